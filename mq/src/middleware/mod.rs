@@ -1,0 +1,1 @@
+//! Middleware: tower layers whose services are handlers.

@@ -1,0 +1,1 @@
+//! Poison-queue tooling: list poisoned messages and replay them.

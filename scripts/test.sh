@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, integration, conformance, property and
+# doc tests, and the examples. Starts any service the tests need that is not running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build artefacts live outside the checkout so that a fresh clone reuses them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/social-im-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== fmt"
+cargo fmt --all -- --check
+echo "== clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== tests"
+cargo test --workspace --all-features --no-fail-fast
+echo "== examples"
+cargo run -q -p examples --example retry_poison
+cargo run -q -p examples --example typed_events
+echo "== benchmark smoke run"
+MQ_BENCH_SMOKE=1 cargo bench -q -p mq --bench router_throughput
