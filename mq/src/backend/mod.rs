@@ -2,6 +2,10 @@
 
 #[cfg(feature = "memory")]
 pub mod memory;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// The partitioner every backend uses for keyed messages: 64-bit FNV-1a of the key's
 /// bytes, modulo the partition count. Stable across processes, versions and backends.

@@ -1,0 +1,84 @@
+//! Settings of the Redis Streams backend.
+
+use std::time::Duration;
+
+/// How streams are trimmed (see the module documentation for the trade-off).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrimPolicy {
+    /// Never trim: streams grow until trimmed by an operator.
+    Never,
+    /// Every `every`, the member holding a lane removes the entries that every consumer
+    /// group of the stream has acknowledged (`XTRIM MINID`). Never drops an
+    /// unacknowledged entry. A group created later starts at the oldest entry left.
+    Acknowledged {
+        /// How often each lane is trimmed.
+        every: Duration,
+    },
+    /// Cap each stream at about `max_len` entries on every publish (`XADD MAXLEN ~`).
+    /// Bounded memory whatever consumers do, but an entry a lagging group has not
+    /// handled yet can be dropped: the subscriber then acknowledges the hole, counts it
+    /// in `mq_redis_trimmed_unhandled_total` and logs a warning.
+    MaxLen {
+        /// Approximate most entries kept per stream.
+        max_len: usize,
+    },
+}
+
+/// How the Redis Streams backend publishes, reads, claims and acknowledges.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// Server URL, e.g. `redis://127.0.0.1:6379/0`.
+    pub url: String,
+    /// Prefix of every key this backend writes. Default `mq:`.
+    pub key_prefix: String,
+    /// Streams (lanes) per topic; keyed messages are spread over them by
+    /// [`crate::backend::partition_for_key`]. Publishers and subscribers of a topic must
+    /// agree on it. Default 4.
+    pub partitions: u32,
+    /// How long one blocking read waits for new entries. Default 1 s.
+    pub block: Duration,
+    /// How long a member keeps a lane (and its group membership) without renewing it.
+    /// A crashed member's lanes, and its pending entries, are taken over by a live member
+    /// after at most this long. Default 10 s.
+    pub lease_ttl: Duration,
+    /// How long a rejected entry waits before it is delivered again. Default 100 ms.
+    pub redelivery_delay: Duration,
+    /// Acknowledgements are sent in one pipelined `XACK` per stream at least this often.
+    /// Default 2 ms.
+    pub ack_flush_interval: Duration,
+    /// How streams are trimmed. Default: [`TrimPolicy::Acknowledged`] every 30 s.
+    pub trim: TrimPolicy,
+    /// Timeout of one non-blocking command. Default 5 s.
+    pub command_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Defaults for the server at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            key_prefix: "mq:".into(),
+            partitions: 4,
+            block: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(10),
+            redelivery_delay: Duration::from_millis(100),
+            ack_flush_interval: Duration::from_millis(2),
+            trim: TrimPolicy::Acknowledged {
+                every: Duration::from_secs(30),
+            },
+            command_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub(super) fn stream_key(&self, topic: &str, lane: u32) -> String {
+        format!("{}{}:{}", self.key_prefix, topic, lane)
+    }
+
+    pub(super) fn lease_key(&self, topic: &str, group: &str, lane: u32) -> String {
+        format!("{}lease:{}:{}:{}", self.key_prefix, topic, group, lane)
+    }
+
+    pub(super) fn members_key(&self, topic: &str, group: &str) -> String {
+        format!("{}members:{}:{}", self.key_prefix, topic, group)
+    }
+}
