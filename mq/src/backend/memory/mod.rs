@@ -126,10 +126,12 @@ impl MemoryBroker {
         Ok(())
     }
 
-    /// Messages of `topic` that `group` has not acknowledged yet.
+    /// Messages of `topic` that `group` has not acknowledged yet (0 for a group that
+    /// does not exist: asking never creates one).
     pub fn lag(&self, topic: &str, group: &str) -> Result<u64, Error> {
+        validate_name(group)?;
         let t = self.topic(topic)?;
-        Ok(t.lag(&t.group(group)))
+        Ok(t.existing_group(group).map_or(0, |g| t.lag(&g)))
     }
 
     /// Closes the broker: publishing fails with [`Error::Closed`] and every
@@ -162,6 +164,10 @@ impl MemoryBroker {
             let _waiting = WaitingGuard::enter(&topic.publishers_waiting);
             let mut room = pin!(topic.space_ready.notified());
             room.as_mut().enable();
+            // Checked after registering for wake-ups, so that a close is never missed.
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
             let result = topic.try_append(p, msg);
             let back = match result {
                 Ok(()) => return Ok(()),

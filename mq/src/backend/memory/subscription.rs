@@ -44,13 +44,15 @@ impl MemorySubscription {
 impl Subscription for MemorySubscription {
     async fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, Error> {
         loop {
-            if self.closed || self.broker.is_closed() {
-                return Ok(None);
-            }
             let topic = &self.topic;
             let _waiting = WaitingGuard::enter(&topic.consumers_waiting);
             let mut woken = pin!(topic.data_ready.notified());
             woken.as_mut().enable();
+            // Checked after registering for wake-ups: a close between the check and the
+            // registration would otherwise go unnoticed until the next message.
+            if self.closed || self.broker.is_closed() {
+                return Ok(None);
+            }
             let fetched = topic.fetch(&self.group, self.id, self.start, max, &self.acker);
             let wake_at = match fetched {
                 Fetch::Batch(batch) => {

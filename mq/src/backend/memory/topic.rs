@@ -132,6 +132,15 @@ impl Topic {
         group
     }
 
+    /// The group named `name`, if it exists.
+    pub(super) fn existing_group(&self, name: &str) -> Option<Arc<Group>> {
+        self.groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
     /// Picks the partition of a message: by key, or round robin without one.
     pub(super) fn partition_of(&self, msg: &Message) -> u32 {
         let n = self.partition_count();
