@@ -34,7 +34,9 @@ async fn keeps_per_key_order_with_concurrency_and_failures() -> anyhow::Result<(
                     async move {
                         let n: u32 = std::str::from_utf8(msg.payload())?.parse()?;
                         // Fail every 97th message once.
-                        if n.is_multiple_of(97) && failures.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                        if n.is_multiple_of(97)
+                            && failures.fetch_add(1, Ordering::SeqCst).is_multiple_of(2)
+                        {
                             return Err(HandlerError::transient(std::io::Error::other("flaky")));
                         }
                         let key = msg.key().unwrap_or_default().to_owned();

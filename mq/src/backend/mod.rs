@@ -1,9 +1,9 @@
 //! Backends: where messages are stored and how they reach consumer groups.
 
-#[cfg(feature = "memory")]
-pub mod memory;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "memory")]
+pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 

@@ -24,6 +24,9 @@ pub struct KafkaConfig {
     pub commit_interval: Duration,
     /// Timeout of metadata, admin and seek calls. Default 10 s.
     pub operation_timeout: Duration,
+    /// Largest record the producer sends (`message.max.bytes`). The broker and topic
+    /// limits must allow it too. Default 8 MiB.
+    pub max_message_bytes: usize,
     /// Extra librdkafka properties for both producer and consumer (they win over ours).
     pub extra: BTreeMap<String, String>,
 }
@@ -40,6 +43,7 @@ impl KafkaConfig {
             redelivery_delay: Duration::from_millis(100),
             commit_interval: Duration::from_millis(500),
             operation_timeout: Duration::from_secs(10),
+            max_message_bytes: 8 * 1024 * 1024,
             extra: BTreeMap::new(),
         }
     }

@@ -22,13 +22,15 @@ impl ConsumerContext for GroupContext {
             if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(error = %err, "commit on revoke");
             }
-            self.lanes.reset(tpl.elements().iter().map(|e| e.partition()));
+            self.lanes
+                .reset(tpl.elements().iter().map(|e| e.partition()));
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            self.lanes.reset(tpl.elements().iter().map(|e| e.partition()));
+            self.lanes
+                .reset(tpl.elements().iter().map(|e| e.partition()));
         }
     }
 }

@@ -38,9 +38,20 @@ pub(super) fn message(record: &BorrowedMessage<'_>) -> Message {
             }
         }
     }
-    let id = id.unwrap_or_else(|| format!("{}/{}/{}", record.topic(), record.partition(), record.offset()));
+    let id = id.unwrap_or_else(|| {
+        format!(
+            "{}/{}/{}",
+            record.topic(),
+            record.partition(),
+            record.offset()
+        )
+    });
     let mut msg = Message::with_id(id, record.payload().map(<[u8]>::to_vec).unwrap_or_default());
-    msg.set_key(record.key().map(|k| String::from_utf8_lossy(k).into_owned()));
+    msg.set_key(
+        record
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
+    );
     *msg.metadata_mut() = metadata;
     msg
 }

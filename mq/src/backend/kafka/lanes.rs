@@ -2,7 +2,7 @@
 //! are out, which are acknowledged, which offset to store, and rewinds.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::TopicPartitionList;
@@ -31,7 +31,9 @@ pub(super) struct Lanes {
 
 impl Lanes {
     pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<i32, Lane>> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Forgets everything handed out from these partitions (revoked or reassigned):
@@ -50,7 +52,9 @@ impl Lanes {
 pub(super) struct KafkaAcker {
     pub(super) topic: String,
     pub(super) lanes: Arc<Lanes>,
-    pub(super) consumer: Arc<StreamConsumer<GroupContext>>,
+    /// Weak, so that closing the subscription really closes the consumer (and leaves
+    /// the group) even while deliveries are still held somewhere.
+    pub(super) consumer: Weak<StreamConsumer<GroupContext>>,
     pub(super) redelivery_delay: std::time::Duration,
 }
 
@@ -66,7 +70,9 @@ impl Acknowledger for KafkaAcker {
     fn ack(&self, token: AckToken) {
         let p = partition(token);
         let mut lanes = self.lanes.lock();
-        let Some(lane) = lanes.get_mut(&p) else { return };
+        let Some(lane) = lanes.get_mut(&p) else {
+            return;
+        };
         if lane.epoch != token.tag {
             return;
         }
@@ -78,13 +84,16 @@ impl Acknowledger for KafkaAcker {
         while lane.out.front().is_some_and(|(_, acked)| *acked) {
             last = lane.out.pop_front().map(|(off, _)| off);
         }
-        if lane.retry.is_some_and(|(r, _)| last.is_some_and(|l| r <= l)) {
+        if lane
+            .retry
+            .is_some_and(|(r, _)| last.is_some_and(|l| r <= l))
+        {
             lane.retry = None;
         }
         drop(lanes);
-        if let Some(last) = last {
+        if let (Some(last), Some(consumer)) = (last, self.consumer.upgrade()) {
             // Committed by the next auto-commit (and on close); librdkafka stores last + 1.
-            if let Err(err) = self.consumer.store_offset(&self.topic, p, last) {
+            if let Err(err) = consumer.store_offset(&self.topic, p, last) {
                 tracing::warn!(partition = p, error = %err, "storing an offset failed; the message may be delivered again");
             }
         }
@@ -93,12 +102,16 @@ impl Acknowledger for KafkaAcker {
     fn nack(&self, token: AckToken) {
         let p = partition(token);
         let mut lanes = self.lanes.lock();
-        let Some(lane) = lanes.get_mut(&p) else { return };
+        let Some(lane) = lanes.get_mut(&p) else {
+            return;
+        };
         if lane.epoch != token.tag {
             return;
         }
         let o = offset(token);
-        let Some(&(target, _)) = lane.out.front() else { return };
+        let Some(&(target, _)) = lane.out.front() else {
+            return;
+        };
         lane.retry = match lane.retry {
             Some((r, c)) if r == o => Some((r, c.saturating_add(1))),
             _ => Some((o, 1)),
@@ -107,9 +120,12 @@ impl Acknowledger for KafkaAcker {
         lane.out.clear();
         lane.rewind = Some((target, Instant::now() + self.redelivery_delay));
         drop(lanes);
+        let Some(consumer) = self.consumer.upgrade() else {
+            return;
+        };
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.topic, p);
-        if let Err(err) = self.consumer.pause(&tpl) {
+        if let Err(err) = consumer.pause(&tpl) {
             tracing::warn!(partition = p, error = %err, "pausing a partition failed");
         }
     }

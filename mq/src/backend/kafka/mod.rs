@@ -85,7 +85,9 @@ pub struct KafkaBroker {
 
 impl fmt::Debug for KafkaBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaBroker").field("config", &self.config).finish()
+        f.debug_struct("KafkaBroker")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -93,16 +95,22 @@ impl KafkaBroker {
     /// Creates the producer and admin client for the cluster in `config` (connections are
     /// made lazily and kept up by librdkafka).
     pub fn connect(config: KafkaConfig) -> Result<Self, Error> {
-        let producer: FutureProducer = Self::client_config(&config, &[
-            ("enable.idempotence", "true".into()),
-            ("acks", "all".into()),
-            ("partitioner", "murmur2_random".into()),
-            ("linger.ms", config.linger.as_millis().to_string()),
-            ("message.timeout.ms", "30000".into()),
-        ])
+        let producer: FutureProducer = Self::client_config(
+            &config,
+            &[
+                ("enable.idempotence", "true".into()),
+                ("acks", "all".into()),
+                ("partitioner", "murmur2_random".into()),
+                ("linger.ms", config.linger.as_millis().to_string()),
+                ("message.timeout.ms", "30000".into()),
+                ("message.max.bytes", config.max_message_bytes.to_string()),
+            ],
+        )
         .create()
         .map_err(|e| kafka_error(&e))?;
-        let admin: AdminClient<DefaultClientContext> = Self::client_config(&config, &[]).create().map_err(|e| kafka_error(&e))?;
+        let admin: AdminClient<DefaultClientContext> = Self::client_config(&config, &[])
+            .create()
+            .map_err(|e| kafka_error(&e))?;
         Ok(Self {
             config: Arc::new(config),
             producer,
@@ -131,13 +139,24 @@ impl KafkaBroker {
     /// Creates `topic` with `partitions` partitions unless it exists.
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), Error> {
         validate_name(topic)?;
-        let new = NewTopic::new(topic, partitions.max(1), TopicReplication::Fixed(self.config.replication));
-        let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(self.config.operation_timeout)));
-        let results = self.admin.create_topics([&new], &opts).await.map_err(|e| kafka_error(&e))?;
+        let new = NewTopic::new(
+            topic,
+            partitions.max(1),
+            TopicReplication::Fixed(self.config.replication),
+        );
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Timeout::After(self.config.operation_timeout)));
+        let results = self
+            .admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(|e| kafka_error(&e))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => return Err(kafka_error(&format!("creating topic {name}: {code}"))),
+                Err((name, code)) => {
+                    return Err(kafka_error(&format!("creating topic {name}: {code}")))
+                }
             }
         }
         if let Ok(mut known) = self.known_topics.lock() {
@@ -151,7 +170,11 @@ impl KafkaBroker {
         let Some(partitions) = self.config.create_topics else {
             return Ok(());
         };
-        let known = self.known_topics.lock().map(|k| k.contains(topic)).unwrap_or(false);
+        let known = self
+            .known_topics
+            .lock()
+            .map(|k| k.contains(topic))
+            .unwrap_or(false);
         if known {
             return Ok(());
         }
@@ -175,7 +198,8 @@ impl Publisher for KafkaBroker {
         self.ensure_topic(topic).await?;
         // Enqueue everything first, then wait: awaiting each record before the next would
         // make every one wait out `linger.ms`.
-        let mut pending: std::collections::VecDeque<DeliveryFuture> = std::collections::VecDeque::with_capacity(messages.len());
+        let mut pending: std::collections::VecDeque<DeliveryFuture> =
+            std::collections::VecDeque::with_capacity(messages.len());
         for msg in &messages {
             loop {
                 match self.enqueue(topic, msg) {
@@ -210,7 +234,12 @@ impl Publisher for KafkaBroker {
     }
 }
 
-fn check(delivery: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>) -> Result<(), Error> {
+fn check(
+    delivery: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+) -> Result<(), Error> {
     match delivery {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((e, _))) => Err(kafka_error(&e)),
@@ -224,18 +253,38 @@ impl Subscriber for KafkaBroker {
         validate_name(group)?;
         self.ensure_topic(topic).await?;
         let lanes = Arc::new(Lanes::default());
-        let consumer: StreamConsumer<GroupContext> = Self::client_config(&self.config, &[
-            ("group.id", group.to_owned()),
-            ("enable.auto.commit", "true".into()),
-            ("auto.commit.interval.ms", self.config.commit_interval.as_millis().to_string()),
-            ("enable.auto.offset.store", "false".into()),
-            ("auto.offset.reset", "earliest".into()),
-            ("enable.partition.eof", "false".into()),
-            ("session.timeout.ms", self.config.session_timeout.as_millis().to_string()),
-        ])
-        .create_with_context(GroupContext { lanes: Arc::clone(&lanes) })
+        let consumer: StreamConsumer<GroupContext> = Self::client_config(
+            &self.config,
+            &[
+                ("group.id", group.to_owned()),
+                ("enable.auto.commit", "true".into()),
+                (
+                    "auto.commit.interval.ms",
+                    self.config.commit_interval.as_millis().to_string(),
+                ),
+                ("enable.auto.offset.store", "false".into()),
+                ("auto.offset.reset", "earliest".into()),
+                ("enable.partition.eof", "false".into()),
+                (
+                    "session.timeout.ms",
+                    self.config.session_timeout.as_millis().to_string(),
+                ),
+                (
+                    "fetch.max.bytes",
+                    (self.config.max_message_bytes.max(1_048_576) * 2).to_string(),
+                ),
+            ],
+        )
+        .create_with_context(GroupContext {
+            lanes: Arc::clone(&lanes),
+        })
         .map_err(|e| kafka_error(&e))?;
         consumer.subscribe(&[topic]).map_err(|e| kafka_error(&e))?;
-        Ok(Box::new(KafkaSubscription::new(topic, Arc::clone(&self.config), Arc::new(consumer), lanes)))
+        Ok(Box::new(KafkaSubscription::new(
+            topic,
+            Arc::clone(&self.config),
+            Arc::new(consumer),
+            lanes,
+        )))
     }
 }

@@ -21,7 +21,7 @@ use crate::subscriber::Subscription;
 pub(super) struct KafkaSubscription {
     topic: String,
     config: Arc<KafkaConfig>,
-    consumer: Arc<StreamConsumer<GroupContext>>,
+    consumer: Option<Arc<StreamConsumer<GroupContext>>>,
     lanes: Arc<Lanes>,
     acker: Arc<dyn Acknowledger>,
     buffer: VecDeque<(u64, Batch)>,
@@ -38,13 +38,13 @@ impl KafkaSubscription {
         let acker: Arc<dyn Acknowledger> = Arc::new(KafkaAcker {
             topic: topic.to_owned(),
             lanes: Arc::clone(&lanes),
-            consumer: Arc::clone(&consumer),
+            consumer: Arc::downgrade(&consumer),
             redelivery_delay: config.redelivery_delay,
         });
         Self {
             topic: topic.to_owned(),
             config,
-            consumer,
+            consumer: Some(consumer),
             lanes,
             acker,
             buffer: VecDeque::new(),
@@ -71,10 +71,16 @@ impl KafkaSubscription {
                 }
             }
         }
+        let Some(consumer) = self.consumer.as_ref() else {
+            return next;
+        };
         for (p, offset) in due {
-            let sought = self
-                .consumer
-                .seek(&self.topic, p, Offset::Offset(offset), self.config.operation_timeout);
+            let sought = consumer.seek(
+                &self.topic,
+                p,
+                Offset::Offset(offset),
+                self.config.operation_timeout,
+            );
             if let Err(err) = sought {
                 tracing::warn!(partition = p, error = %err, "seeking back failed; retrying");
                 let retry_at = now + self.config.redelivery_delay;
@@ -86,7 +92,7 @@ impl KafkaSubscription {
             }
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&self.topic, p);
-            if let Err(err) = self.consumer.resume(&tpl) {
+            if let Err(err) = consumer.resume(&tpl) {
                 tracing::warn!(partition = p, error = %err, "resuming a partition failed");
             }
         }
@@ -126,7 +132,13 @@ impl KafkaSubscription {
                 deliveries.push(Delivery::new(msg, attempt, Arc::clone(&self.acker), token));
             }
             if !deliveries.is_empty() {
-                self.buffer.push_back((lane.epoch, Batch { lane: lane_id, deliveries }));
+                self.buffer.push_back((
+                    lane.epoch,
+                    Batch {
+                        lane: lane_id,
+                        deliveries,
+                    },
+                ));
             }
         }
     }
@@ -157,19 +169,26 @@ impl Subscription for KafkaSubscription {
             if let Some(batch) = self.pop_current() {
                 return Ok(Some(batch));
             }
+            let Some(consumer) = self.consumer.clone() else {
+                return Ok(None);
+            };
             let first = match wake {
                 Some(at) => tokio::select! {
-                    r = self.consumer.recv() => Some(r),
+                    r = consumer.recv() => Some(r),
                     () = tokio::time::sleep_until(at) => None,
                 },
-                None => Some(self.consumer.recv().await),
+                None => Some(consumer.recv().await),
             };
             let Some(first) = first else { continue };
             let record = first.map_err(|e| kafka_error(&e))?;
-            let mut records = vec![(record.partition(), record.offset(), convert::message(&record))];
+            let mut records = vec![(
+                record.partition(),
+                record.offset(),
+                convert::message(&record),
+            )];
             drop(record);
             while records.len() < max.max(1) {
-                match self.consumer.recv().now_or_never() {
+                match consumer.recv().now_or_never() {
                     Some(Ok(r)) => records.push((r.partition(), r.offset(), convert::message(&r))),
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "receiving failed");
@@ -188,21 +207,39 @@ impl Subscription for KafkaSubscription {
         }
         self.closed = true;
         self.buffer.clear();
-        let consumer = Arc::clone(&self.consumer);
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
         let lanes = Arc::clone(&self.lanes);
         // Committing and leaving the group block; keep them off the async workers.
+        // Dropping the last handle closes the consumer, which leaves the group so that
+        // its partitions move to the other members at once.
         tokio::task::spawn_blocking(move || {
             if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(error = %err, "final commit");
             }
             let partitions: Vec<i32> = lanes.lock().keys().copied().collect();
             lanes.reset(partitions);
-            consumer.unsubscribe();
+            drop(consumer);
         })
         .await
         .map_err(|e| Error::Backend {
             backend: "kafka",
             message: e.to_string(),
         })
+    }
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.consumer.take() {
+            // Closing blocks while it leaves the group: do it off the async workers.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn_blocking(move || drop(consumer));
+                }
+                Err(_) => drop(consumer),
+            }
+        }
     }
 }

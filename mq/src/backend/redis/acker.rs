@@ -44,7 +44,10 @@ fn epoch_of(token: AckToken) -> u64 {
 
 /// Commands to the acknowledgement flusher.
 pub(super) enum AckCommand {
-    Ack { lane: u32, id: String },
+    Ack {
+        lane: u32,
+        id: String,
+    },
     Flush(oneshot::Sender<()>),
     /// Flush what is queued, then stop.
     Close,

@@ -61,7 +61,10 @@ pub(super) fn parse_entry(v: Value) -> Result<Entry, EntryError> {
         return Err(EntryError("entry is not [id, fields]".into()));
     }
     let raw = pair.pop().unwrap_or(Value::Nil);
-    let id = pair.first().and_then(text).ok_or_else(|| EntryError("entry id".into()))?;
+    let id = pair
+        .first()
+        .and_then(text)
+        .ok_or_else(|| EntryError("entry id".into()))?;
     let list = match raw {
         Value::Array(list) => list,
         Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
@@ -120,7 +123,10 @@ pub(super) fn parse_read(v: Value) -> Result<Vec<(String, Vec<Entry>)>, EntryErr
         .map(|(key, entries)| {
             let key = text(&key).ok_or_else(|| EntryError("stream key".into()))?;
             let entries = match entries {
-                Value::Array(list) => list.into_iter().map(parse_entry).collect::<Result<_, _>>()?,
+                Value::Array(list) => list
+                    .into_iter()
+                    .map(parse_entry)
+                    .collect::<Result<_, _>>()?,
                 Value::Nil => Vec::new(),
                 _ => return Err(EntryError("entries".into())),
             };
@@ -161,7 +167,10 @@ mod tests {
     #[test]
     fn malformed_entries_are_errors() {
         assert!(parse_entry(Value::Int(1)).is_err());
-        let no_id = Value::Array(vec![bulk(b"1-0"), Value::Array(vec![bulk(b"payload"), bulk(b"x")])]);
+        let no_id = Value::Array(vec![
+            bulk(b"1-0"),
+            Value::Array(vec![bulk(b"payload"), bulk(b"x")]),
+        ]);
         assert!(parse_entry(no_id).is_err());
     }
 }

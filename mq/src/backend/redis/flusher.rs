@@ -39,7 +39,11 @@ pub(super) async fn run(
             let mut pipe = redis::pipe();
             for (lane, ids) in pending.iter().enumerate() {
                 if !ids.is_empty() {
-                    pipe.cmd("XACK").arg(&streams[lane]).arg(&group).arg(ids).ignore();
+                    pipe.cmd("XACK")
+                        .arg(&streams[lane])
+                        .arg(&group)
+                        .arg(ids)
+                        .ignore();
                 }
             }
             match pipe.query_async::<()>(&mut conn).await {
@@ -55,7 +59,8 @@ pub(super) async fn run(
                         // are delivered again after a takeover.
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(10)))).await;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(10))))
+                        .await;
                     continue;
                 }
             }

@@ -89,7 +89,9 @@ pub struct RedisBroker {
 
 impl fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisBroker").field("config", &self.config).finish()
+        f.debug_struct("RedisBroker")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -112,7 +114,10 @@ impl RedisBroker {
         })
     }
 
-    async fn manager(client: &redis::Client, response: std::time::Duration) -> Result<ConnectionManager, Error> {
+    async fn manager(
+        client: &redis::Client,
+        response: std::time::Duration,
+    ) -> Result<ConnectionManager, Error> {
         let cfg = ConnectionManagerConfig::new()
             .set_response_timeout(Some(response))
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
@@ -159,7 +164,9 @@ impl Publisher for RedisBroker {
             cmd.ignore();
         }
         let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(|e| backend_error(&e))
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| backend_error(&e))
     }
 }
 
@@ -168,8 +175,19 @@ impl Subscriber for RedisBroker {
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, Error> {
         validate_name(topic)?;
         validate_name(group)?;
-        let read_conn = Self::manager(&self.client, self.config.block + self.config.command_timeout).await?;
-        let sub = RedisSubscription::start(Arc::clone(&self.config), self.conn.clone(), read_conn, topic, group).await?;
+        let read_conn = Self::manager(
+            &self.client,
+            self.config.block + self.config.command_timeout,
+        )
+        .await?;
+        let sub = RedisSubscription::start(
+            Arc::clone(&self.config),
+            self.conn.clone(),
+            read_conn,
+            topic,
+            group,
+        )
+        .await?;
         Ok(Box::new(sub))
     }
 }

@@ -86,13 +86,19 @@ impl RedisSubscription {
             .collect();
         let shared: Arc<[LaneShared]> = lanes.iter().map(|_| LaneShared::default()).collect();
         let (tx, rx) = mpsc::unbounded_channel();
-        let flusher = tokio::spawn(flusher::run(conn.clone(), Arc::clone(&streams), group.to_owned(), rx));
+        let flusher = tokio::spawn(flusher::run(
+            conn.clone(),
+            Arc::clone(&streams),
+            group.to_owned(),
+            rx,
+        ));
         let acker: Arc<dyn Acknowledger> = Arc::new(RedisAcker {
             lanes: Arc::clone(&shared),
             acks: tx.clone(),
             redelivery_delay: config.redelivery_delay,
         });
-        let spread = u32::try_from(rand::random::<u64>() % u64::from(config.partitions.max(1))).unwrap_or(0);
+        let spread =
+            u32::try_from(rand::random::<u64>() % u64::from(config.partitions.max(1))).unwrap_or(0);
         let mut sub = Self {
             members_key: config.members_key(topic, group),
             config,
@@ -144,7 +150,9 @@ impl RedisSubscription {
     }
 
     fn epoch(&self, lane: usize) -> u64 {
-        self.shared.get(lane).map_or(0, |s| s.epoch.load(Ordering::Acquire) & 0xffff_ffff)
+        self.shared
+            .get(lane)
+            .map_or(0, |s| s.epoch.load(Ordering::Acquire) & 0xffff_ffff)
     }
 
     async fn flush_acks(&self) {
@@ -158,7 +166,9 @@ impl RedisSubscription {
     /// Heartbeat, lease renewal, rebalancing to a fair share, takeover of lanes whose
     /// holder died, and trimming.
     async fn maintain(&mut self) -> Result<(), Error> {
-        let ttl_ms = u64::try_from(self.config.lease_ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = u64::try_from(self.config.lease_ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let live: u32 = HEARTBEAT
             .key(&self.members_key)
             .arg(&self.consumer)
@@ -242,7 +252,11 @@ impl RedisSubscription {
                         .await
                         .map_err(|e| backend_error(&e))?;
                     if removed > 0 {
-                        tracing::debug!(stream = lane.stream, removed, "trimmed acknowledged entries");
+                        tracing::debug!(
+                            stream = lane.stream,
+                            removed,
+                            "trimmed acknowledged entries"
+                        );
                     }
                 }
                 self.next_trim = Instant::now() + every;
@@ -303,7 +317,13 @@ impl RedisSubscription {
         (at > now).then_some(at)
     }
 
-    fn deliveries(&self, lane: u32, epoch: u64, entries: Vec<Entry>, attempts: &HashMap<String, u32>) -> (Batch, Vec<String>) {
+    fn deliveries(
+        &self,
+        lane: u32,
+        epoch: u64,
+        entries: Vec<Entry>,
+        attempts: &HashMap<String, u32>,
+    ) -> (Batch, Vec<String>) {
         let mut deliveries = Vec::with_capacity(entries.len());
         let mut holes = Vec::new();
         for entry in entries {
@@ -317,9 +337,10 @@ impl RedisSubscription {
             let attempt = attempts.get(&entry.id).copied().unwrap_or(1);
             deliveries.push(Delivery::new(message, attempt, Arc::clone(&self.acker), t));
         }
-        self.shared[lane as usize]
-            .outstanding
-            .fetch_add(i64::try_from(deliveries.len()).unwrap_or(i64::MAX), Ordering::AcqRel);
+        self.shared[lane as usize].outstanding.fetch_add(
+            i64::try_from(deliveries.len()).unwrap_or(i64::MAX),
+            Ordering::AcqRel,
+        );
         (Batch { lane, deliveries }, holes)
     }
 
@@ -328,7 +349,11 @@ impl RedisSubscription {
         if holes.is_empty() {
             return;
         }
-        tracing::warn!(stream = self.lanes[lane as usize].stream, count = holes.len(), "entries were trimmed before this group handled them");
+        tracing::warn!(
+            stream = self.lanes[lane as usize].stream,
+            count = holes.len(),
+            "entries were trimmed before this group handled them"
+        );
         metrics::counter!("mq_redis_trimmed_unhandled_total").increment(holes.len() as u64);
         if let Some(acks) = &self.acks {
             for id in holes {
@@ -361,7 +386,10 @@ impl RedisSubscription {
             .into_iter()
             .flat_map(|(_, entries)| entries)
             .collect();
-        let (Some(first), Some(last)) = (entries.first().map(|e| e.id.clone()), entries.last().map(|e| e.id.clone())) else {
+        let (Some(first), Some(last)) = (
+            entries.first().map(|e| e.id.clone()),
+            entries.last().map(|e| e.id.clone()),
+        ) else {
             self.lanes[i].mode = Mode::New;
             return Ok(None);
         };
@@ -426,11 +454,20 @@ impl RedisSubscription {
                 }
                 return Err(backend_error(&err));
             }
-            Err(join) => return Err(Error::Backend { backend: "redis", message: join.to_string() }),
+            Err(join) => {
+                return Err(Error::Backend {
+                    backend: "redis",
+                    message: join.to_string(),
+                })
+            }
         };
         for (stream, entries) in parse_read(reply).map_err(|e| backend_error(&e))? {
-            let Some(&lane) = self.by_stream.get(&stream) else { continue };
-            let Some(&(_, epoch)) = epochs.iter().find(|(l, _)| *l == lane) else { continue };
+            let Some(&lane) = self.by_stream.get(&stream) else {
+                continue;
+            };
+            let Some(&(_, epoch)) = epochs.iter().find(|(l, _)| *l == lane) else {
+                continue;
+            };
             if self.epoch(lane as usize) != epoch || !self.lanes[lane as usize].owned {
                 // Rewound or given up meanwhile: the entries stay pending and are read
                 // again from the pending list, in order.
@@ -572,9 +609,16 @@ impl Drop for RedisSubscription {
             let _ = acks.send(AckCommand::Close);
         }
         // Best effort: hand the lanes back now rather than when their leases expire.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let mut conn = self.conn.clone();
-        let leases: Vec<String> = self.lanes.iter().filter(|l| l.owned).map(|l| l.lease.clone()).collect();
+        let leases: Vec<String> = self
+            .lanes
+            .iter()
+            .filter(|l| l.owned)
+            .map(|l| l.lease.clone())
+            .collect();
         let consumer = self.consumer.clone();
         let members = self.members_key.clone();
         for i in 0..self.lanes.len() {
@@ -582,7 +626,11 @@ impl Drop for RedisSubscription {
         }
         runtime.spawn(async move {
             for lease in leases {
-                let _: redis::RedisResult<i64> = RELEASE.key(&lease).arg(&consumer).invoke_async(&mut conn).await;
+                let _: redis::RedisResult<i64> = RELEASE
+                    .key(&lease)
+                    .arg(&consumer)
+                    .invoke_async(&mut conn)
+                    .await;
             }
             let _: redis::RedisResult<i64> = HEARTBEAT
                 .key(&members)

@@ -1,0 +1,58 @@
+#![cfg(feature = "kafka")]
+//! The conformance suite on Kafka, against a real Kafka-protocol broker
+//! (`MQ_TEST_KAFKA_BROKERS`, default `127.0.0.1:9092`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq::backend::kafka::{KafkaBroker, KafkaConfig};
+use mq::conformance::{run_all, tests, Backend, Features};
+use mq::{Error, Publisher, Subscriber};
+
+fn brokers() -> String {
+    std::env::var("MQ_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+const REDELIVERY_DELAY: Duration = Duration::from_millis(20);
+const PARTITIONS: u32 = 4;
+
+fn config() -> KafkaConfig {
+    let mut cfg = KafkaConfig::new(brokers());
+    cfg.redelivery_delay = REDELIVERY_DELAY;
+    cfg.session_timeout = Duration::from_secs(6);
+    cfg.create_topics = Some(PARTITIONS as i32);
+    cfg
+}
+
+struct Kafka;
+
+#[async_trait::async_trait]
+impl Backend for Kafka {
+    async fn connect(&self) -> Result<(Arc<dyn Publisher>, Arc<dyn Subscriber>), Error> {
+        let broker = KafkaBroker::connect(config())?;
+        Ok((Arc::new(broker.clone()), Arc::new(broker)))
+    }
+
+    async fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), Error> {
+        KafkaBroker::connect(config())?
+            .create_topic(topic, i32::try_from(partitions).unwrap_or(1))
+            .await
+    }
+}
+
+fn features() -> Features {
+    Features::default()
+        .with_redelivery_delay(REDELIVERY_DELAY)
+        .with_partitions(PARTITIONS)
+        .with_receive_timeout(Duration::from_secs(30))
+        .with_quiet_period(Duration::from_millis(500))
+        .with_test_timeout(Duration::from_secs(120))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_against_a_real_broker() {
+    let report = run_all(&Kafka, &features()).await;
+    eprintln!("{report}");
+    assert_eq!(report.results.len(), tests().len());
+    assert!(report.passed(), "{report}");
+}
