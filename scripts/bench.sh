@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every benchmark of the workspace, in the release (bench) profile, one after another.
+# Each prints a Markdown table of its figures next to its targets and references;
+# docs/benchmarks.md records the latest run and how to read it.
+#
+#   scripts/bench.sh                      # full run
+#   MQ_BENCH_SMOKE=1 scripts/bench.sh     # tiny sizes: checks that everything runs
+#
+# Benchmarks are noisy on a busy machine: run them when nothing else is compiling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/social-im-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
+mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || true)"
+echo "== machine: $(nproc 2>/dev/null || echo '?') CPUs (${cpu:-unknown CPU}), ${mem:-? memory}"
+echo "== date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+
+echo "== mq: router_throughput (in-memory router, broker publish, raw mpsc reference)"
+cargo bench -q -p mq --bench router_throughput
+
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
