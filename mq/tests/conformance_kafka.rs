@@ -2,6 +2,8 @@
 //! The conformance suite on Kafka, against a real Kafka-protocol broker
 //! (`MQ_TEST_KAFKA_BROKERS`, default `127.0.0.1:9092`).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,15 +11,11 @@ use mq::backend::kafka::{KafkaBroker, KafkaConfig};
 use mq::conformance::{run_all, tests, Backend, Features};
 use mq::{Error, Publisher, Subscriber};
 
-fn brokers() -> String {
-    std::env::var("MQ_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
 const REDELIVERY_DELAY: Duration = Duration::from_millis(20);
 const PARTITIONS: u32 = 4;
 
 fn config() -> KafkaConfig {
-    let mut cfg = KafkaConfig::new(brokers());
+    let mut cfg = KafkaConfig::new(support::kafka_brokers());
     cfg.redelivery_delay = REDELIVERY_DELAY;
     cfg.session_timeout = Duration::from_secs(6);
     cfg.create_topics = Some(PARTITIONS as i32);

@@ -2,6 +2,8 @@
 //! The conformance suite on Redis Streams, against a real server
 //! (`MQ_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,14 +11,10 @@ use mq::backend::redis::{RedisBroker, RedisConfig};
 use mq::conformance::{run_all, tests, Backend, Features};
 use mq::{Error, Publisher, Subscriber};
 
-fn url() -> String {
-    std::env::var("MQ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 const REDELIVERY_DELAY: Duration = Duration::from_millis(20);
 
 fn config() -> RedisConfig {
-    let mut cfg = RedisConfig::new(url());
+    let mut cfg = RedisConfig::new(support::redis_url());
     cfg.redelivery_delay = REDELIVERY_DELAY;
     cfg.lease_ttl = Duration::from_secs(3);
     cfg.block = Duration::from_millis(200);
