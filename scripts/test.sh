@@ -27,3 +27,4 @@ cargo run -q -p examples --example retry_poison
 cargo run -q -p examples --example typed_events
 echo "== benchmark smoke run"
 MQ_BENCH_SMOKE=1 cargo bench -q -p mq --bench router_throughput
+MQ_BENCH_SMOKE=1 cargo bench -q -p mq --bench brokers --features redis,kafka

@@ -26,9 +26,15 @@
 //!
 //! ## Backends
 //!
-//! | feature | backend | durability |
-//! |---|---|---|
-//! | `memory` (default) | [`backend::memory::MemoryBroker`] | the process's lifetime |
+//! | feature | backend | durability | lanes (per-key order) |
+//! |---|---|---|---|
+//! | `memory` (default) | `backend::memory::MemoryBroker` | the process's lifetime | partitions of a topic, FNV-1a of the key |
+//! | `redis` | `backend::redis::RedisBroker` | the Redis server's persistence | one stream per partition, leased to one member of a group at a time |
+//! | `kafka` | `backend::kafka::KafkaBroker` | the Kafka cluster (idempotent producer, `acks=all`) | Kafka partitions, murmur2 of the key (the Java client's partitioner) |
+//!
+//! Every backend passes the same conformance suite (`mq::conformance`, feature
+//! `conformance`), run in this repository against a real Redis and a real
+//! Kafka-protocol broker.
 //!
 //! ## Example
 //!

@@ -9,12 +9,15 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq::{consumer_fn, Message, Publisher, Router, RouterConfig, Subscriber};
+use mq::middleware::PoisonQueueLayer;
+use mq::{consumer_fn, keys, Message, Publisher, Router, RouterConfig, Subscriber};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const MESSAGES: u32 = 2_000;
 const KEYS: u32 = 8;
+/// A payload that crashes every consumer that handles it.
+const PILL: &[u8] = b"pill";
 
 async fn backend(kind: &str) -> anyhow::Result<(Arc<dyn Publisher>, Arc<dyn Subscriber>)> {
     match kind {
@@ -61,14 +64,20 @@ async fn child() -> anyhow::Result<()> {
             .with_env_filter("info,librdkafka=debug,rdkafka=debug")
             .init();
     }
-    let (_, subscriber) = backend(&kind).await?;
+    let (publisher, subscriber) = backend(&kind).await?;
     let mut router = Router::new(RouterConfig::default());
+    // A message delivered more than 3 times is poisoned before its handler runs.
+    router.layer(PoisonQueueLayer::new(publisher, format!("{topic}.poison")).max_deliveries(3));
     router
         .consumer(
             "crash-child",
             topic,
             subscriber,
             consumer_fn(|msg: Message| async move {
+                if msg.payload().as_ref() == PILL {
+                    // Takes the whole process down, as an OOM kill or a native crash would.
+                    std::process::abort();
+                }
                 // Slow enough that the parent kills us mid-stream.
                 tokio::time::sleep(Duration::from_micros(300)).await;
                 println!("handled {}", String::from_utf8_lossy(msg.payload()));
@@ -76,13 +85,28 @@ async fn child() -> anyhow::Result<()> {
             }),
         )
         .group(group)
-        .concurrency(4);
+        .concurrency(
+            std::env::var("MQ_CRASH_CONCURRENCY")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(4),
+        );
     router.run().await?;
     Ok(())
 }
 
 fn spawn_child(kind: &str, topic: &str, group: &str) -> anyhow::Result<Child> {
+    spawn_child_with(kind, topic, group, 4)
+}
+
+fn spawn_child_with(
+    kind: &str,
+    topic: &str,
+    group: &str,
+    concurrency: usize,
+) -> anyhow::Result<Child> {
     Ok(Command::new(std::env::current_exe()?)
+        .env("MQ_CRASH_CONCURRENCY", concurrency.to_string())
         .args([
             "--ignored",
             "--exact",
@@ -147,7 +171,7 @@ async fn read_handled(
                 return Ok(());
             }
             anyhow::bail!(
-                "the child exited with {} of {MESSAGES} handled",
+                "the child exited after {} distinct messages were handled",
                 counts.len()
             );
         };
@@ -225,4 +249,78 @@ async fn redis_consumer_killed_mid_stream_loses_nothing() -> anyhow::Result<()> 
 #[ignore = "tansu 0.6 does not evict crashed group members; needs Kafka or Redpanda"]
 async fn kafka_consumer_killed_mid_stream_loses_nothing() -> anyhow::Result<()> {
     killed_consumer_loses_nothing("kafka").await
+}
+
+/// A message that kills every consumer taking it is moved to the poison topic once the
+/// backend's delivery count passes the limit, and the stream goes on.
+async fn crash_looping_message_is_poisoned(kind: &str) -> anyhow::Result<()> {
+    const NORMAL: u32 = 200;
+    let topic = support::unique("pill");
+    let group = support::unique("pill-group");
+    let (publisher, subscriber) = backend(kind).await?;
+    let mut poison = subscriber
+        .subscribe(&format!("{topic}.poison"), "inspector")
+        .await?;
+    let mut messages: Vec<Message> = (0..NORMAL)
+        .map(|i| Message::new(i.to_string()).with_key(format!("key-{}", i % KEYS)))
+        .collect();
+    let pill = Message::new(PILL).with_key("key-0");
+    messages.insert(10, pill.clone());
+    publisher.publish(&topic, messages).await?;
+
+    let mut counts = HashMap::new();
+    let mut crashes = 0;
+    loop {
+        // One lane at a time: a message in flight when the process dies counts as
+        // delivered, so with several lanes in flight each crash would count against
+        // the messages handled beside the pill too.
+        let mut child = spawn_child_with(kind, &topic, &group, 1)?;
+        let mut lines = lines_of(&mut child)?;
+        let all = |c: &HashMap<u32, u32>| c.len() as u32 == NORMAL;
+        // Either every normal message is handled, or the child dies on the pill.
+        let outcome =
+            read_handled(&mut lines, &mut counts, Some(&all), Duration::from_secs(60)).await;
+        if outcome.is_ok() {
+            child.kill().await?;
+            break;
+        }
+        eprintln!("consumer ended: {outcome:?}");
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        anyhow::ensure!(
+            status.is_ok(),
+            "the consumer neither crashed nor finished: {outcome:?}"
+        );
+        crashes += 1;
+        anyhow::ensure!(
+            crashes <= 6,
+            "still crashing after {crashes} consumers: {outcome:?}"
+        );
+    }
+    let batch = tokio::time::timeout(Duration::from_secs(30), poison.next_batch(10))
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("poison subscription closed"))?;
+    let poisoned = batch
+        .deliveries
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("empty batch"))?
+        .message()
+        .clone();
+    eprintln!(
+        "{kind}: the pill crashed {crashes} consumers, then was poisoned with {:?}",
+        poisoned.metadata()
+    );
+    assert_eq!(poisoned.id(), pill.id());
+    assert_eq!(
+        poisoned.metadata().get(keys::POISON_TOPIC),
+        Some(topic.as_str())
+    );
+    assert_eq!(crashes, 3, "three deliveries crash, the fourth is poisoned");
+    assert_eq!(poisoned.metadata().get(keys::POISON_ATTEMPTS), Some("4"));
+    Ok(())
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crash_looping_message_ends_in_the_poison_topic() -> anyhow::Result<()> {
+    crash_looping_message_is_poisoned("redis").await
 }

@@ -7,8 +7,10 @@ pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-/// The partitioner every backend uses for keyed messages: 64-bit FNV-1a of the key's
-/// bytes, modulo the partition count. Stable across processes, versions and backends.
+/// The partitioner of the in-memory and Redis backends for keyed messages: 64-bit
+/// FNV-1a of the key's bytes, modulo the partition count. Stable across processes and
+/// versions. (The Kafka backend uses librdkafka's `murmur2_random`, the partitioner of
+/// the Java client, so that producers in other languages agree with it.)
 pub fn partition_for_key(key: &str, partitions: u32) -> u32 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;

@@ -53,7 +53,7 @@ mod timeout;
 pub use correlation::{CorrelationId, CorrelationIdLayer};
 pub use dedup::{Dedup, DedupError, DedupLayer, DedupStore, MemoryDedupStore};
 pub use instrument::{InstrumentLayer, Instrumented};
-pub use poison::{Poison, PoisonQueueLayer};
+pub use poison::{Poison, PoisonQueueLayer, TooManyDeliveries};
 pub use recover::{HandlerPanicked, Recover, RecoverLayer};
 pub use retry::{RetriesExhausted, Retry, RetryLayer, RetryPolicy};
 pub use throttle::{InvalidThrottle, Throttle, ThrottleLayer};

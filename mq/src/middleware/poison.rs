@@ -51,6 +51,19 @@ pub struct PoisonQueueLayer {
     publisher: Arc<dyn Publisher>,
     topic: Arc<str>,
     filter: Option<ErrorFilter>,
+    max_deliveries: Option<u32>,
+}
+
+/// Why a message was poisoned without running its handler: the backend delivered it
+/// more often than [`PoisonQueueLayer::max_deliveries`] allows, which happens when
+/// consumers keep crashing (or timing out) on it before they can settle it.
+#[derive(Debug, thiserror::Error)]
+#[error("delivered {deliveries} times (limit {limit}) without being settled; its consumers may be crashing on it")]
+pub struct TooManyDeliveries {
+    /// How many times the backend delivered the message.
+    pub deliveries: u32,
+    /// The configured limit.
+    pub limit: u32,
 }
 
 impl PoisonQueueLayer {
@@ -60,7 +73,23 @@ impl PoisonQueueLayer {
             publisher: Arc::new(publisher),
             topic: poison_topic.into().into(),
             filter: None,
+            max_deliveries: None,
         }
+    }
+
+    /// Poisons, without running the handler, a message the backend has delivered more
+    /// than `limit` times (its [`HandlerContext::delivery_attempt`]). This stops a message
+    /// that crashes every consumer that takes it (a panic that aborts, an OOM kill) from
+    /// looping forever: the crash never returns an error, but the backend's delivery count
+    /// (Redis keeps it across consumers) keeps growing.
+    ///
+    /// A message counts as delivered when a consumer took it, handled or not: when a
+    /// process dies with several lanes in flight (router concurrency above 1), every
+    /// message in flight shares the blame. Leave room for that in `limit`.
+    #[must_use]
+    pub fn max_deliveries(mut self, limit: u32) -> Self {
+        self.max_deliveries = Some(limit.max(1));
+        self
     }
 
     /// Poisons only the errors `predicate` accepts; any other error is returned, so the
@@ -133,6 +162,16 @@ impl<S: Handler> Handler for Poison<S> {
         msg: Message,
         ctx: &HandlerContext,
     ) -> Result<Vec<Message>, HandlerError> {
+        if let Some(limit) = self.layer.max_deliveries {
+            let deliveries = ctx.delivery_attempt();
+            if deliveries > limit {
+                let cause = HandlerError::permanent(TooManyDeliveries { deliveries, limit });
+                return match self.poison(msg, &cause, deliveries, ctx).await {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(()) => Err(cause),
+                };
+            }
+        }
         let err = match self.inner.handle(msg.clone(), ctx).await {
             Ok(produced) => return Ok(produced),
             Err(err) => err,
@@ -146,6 +185,23 @@ impl<S: Handler> Handler for Poison<S> {
                 return Err(err);
             }
         }
+        match self.poison(msg, cause, attempts, ctx).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(()) => Err(err),
+        }
+    }
+}
+
+impl<S> Poison<S> {
+    /// Publishes the poisoned copy; `Err` means it could not (the message must then be
+    /// rejected so that it is delivered again, never lost).
+    async fn poison(
+        &self,
+        msg: Message,
+        cause: &HandlerError,
+        attempts: u32,
+        ctx: &HandlerContext,
+    ) -> Result<(), ()> {
         let id = msg.id().to_owned();
         let copy = poisoned(msg, cause, attempts, ctx);
         match self
@@ -161,9 +217,9 @@ impl<S: Handler> Handler for Poison<S> {
                     attempts,
                     poison_topic = %self.layer.topic,
                     error = %cause,
-                    "handler failed; message moved to the poison topic"
+                    "message moved to the poison topic"
                 );
-                Ok(Vec::new())
+                Ok(())
             }
             Err(publish_err) => {
                 tracing::error!(
@@ -173,7 +229,7 @@ impl<S: Handler> Handler for Poison<S> {
                     error = %publish_err,
                     "publishing to the poison topic failed; the message will be delivered again"
                 );
-                Err(err)
+                Err(())
             }
         }
     }
@@ -360,6 +416,48 @@ mod tests {
         handle.shutdown();
         running.await??;
         assert_eq!(broker.lag("jobs", "worker")?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn poisons_a_message_delivered_too_often_without_running_the_handler(
+    ) -> anyhow::Result<()> {
+        let broker = MemoryBroker::default();
+        let mut poison = broker.subscribe("poison", "inspect").await?;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::clone(&ran);
+        let handler = PoisonQueueLayer::new(broker.clone(), "poison")
+            .max_deliveries(3)
+            .layer(handler_fn(move |_msg: Message, _ctx: HandlerContext| {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                async move { Ok(Vec::new()) }
+            }));
+        let msg = Message::new("crashes everyone");
+        // Three deliveries are allowed; the fourth is poisoned unhandled.
+        handler
+            .handle(msg.clone(), &ctx().with_attempt(3))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert!(ran.swap(false, std::sync::atomic::Ordering::SeqCst));
+        let out = handler
+            .handle(msg.clone(), &ctx().with_attempt(4))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert!(out.is_empty());
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "the handler must not run"
+        );
+        let batch = tokio::time::timeout(WAIT, poison.next_batch(10))
+            .await??
+            .expect("open");
+        let poisoned = batch.deliveries[0].message();
+        assert_eq!(poisoned.id(), msg.id());
+        assert_eq!(poisoned.metadata().get(keys::POISON_ATTEMPTS), Some("4"));
+        assert!(poisoned
+            .metadata()
+            .get(keys::POISON_REASON)
+            .is_some_and(|r| r.contains("delivered 4 times")));
         Ok(())
     }
 }

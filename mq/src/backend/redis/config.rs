@@ -15,9 +15,12 @@ pub enum TrimPolicy {
         every: Duration,
     },
     /// Cap each stream at about `max_len` entries on every publish (`XADD MAXLEN ~`).
-    /// Bounded memory whatever consumers do, but an entry a lagging group has not
-    /// handled yet can be dropped: the subscriber then acknowledges the hole, counts it
-    /// in `mq_redis_trimmed_unhandled_total` and logs a warning.
+    /// Bounded memory whatever consumers do, at a price: entries a lagging group has
+    /// not read yet can be dropped before it reads them (Redis then reports the group's
+    /// `lag` as unknown in `XINFO GROUPS`), and entries it read but had not acknowledged
+    /// come back as holes, which the subscriber acknowledges, counts in
+    /// `mq_redis_trimmed_unhandled_total` and logs. Choose it only where losing old
+    /// entries beats unbounded growth; the broker logs a warning when it is used.
     MaxLen {
         /// Approximate most entries kept per stream.
         max_len: usize,

@@ -9,19 +9,20 @@ const KEY: &str = "key";
 const METADATA: &str = "md";
 const PAYLOAD: &str = "payload";
 
-/// The `XADD` field/value arguments for `msg`.
-pub(super) fn fields(msg: &Message) -> Result<Vec<(&'static str, Vec<u8>)>, serde_json::Error> {
-    let mut out = Vec::with_capacity(4);
-    out.push((ID, msg.id().as_bytes().to_vec()));
+/// Appends the `XADD` field/value arguments for `msg` to `cmd`. The id, key and payload
+/// are written straight from the message (no intermediate copies); only metadata, when
+/// there is any, is serialized first.
+pub(super) fn write_fields(cmd: &mut redis::Cmd, msg: &Message) -> Result<(), serde_json::Error> {
+    cmd.arg(ID).arg(msg.id());
     if let Some(key) = msg.key() {
-        out.push((KEY, key.as_bytes().to_vec()));
+        cmd.arg(KEY).arg(key);
     }
     if !msg.metadata().is_empty() {
         let map: std::collections::BTreeMap<&str, &str> = msg.metadata().iter().collect();
-        out.push((METADATA, serde_json::to_vec(&map)?));
+        cmd.arg(METADATA).arg(serde_json::to_vec(&map)?);
     }
-    out.push((PAYLOAD, msg.payload().to_vec()));
-    Ok(out)
+    cmd.arg(PAYLOAD).arg(msg.payload().as_ref());
+    Ok(())
 }
 
 /// One entry of a read reply: its stream id and, unless the entry was trimmed away,
@@ -148,10 +149,14 @@ mod tests {
         let msg = Message::new(vec![0u8, 1, 2, 255])
             .with_key("k")
             .with_metadata("a", "ü");
-        let list = fields(&msg)
-            .unwrap()
-            .into_iter()
-            .flat_map(|(k, v)| [bulk(k.as_bytes()), Value::BulkString(v)])
+        let mut cmd = redis::cmd("XADD");
+        write_fields(&mut cmd, &msg).unwrap();
+        let list = cmd
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => bulk(bytes),
+                _ => Value::Nil,
+            })
             .collect();
         let entry = parse_entry(Value::Array(vec![bulk(b"1-0"), Value::Array(list)])).unwrap();
         assert_eq!(entry.id, "1-0");

@@ -31,12 +31,30 @@ enum Mode {
     New,
 }
 
+/// After a takeover or a rejection the lane's first pending entry is read alone, and
+/// nothing more of the lane until it is settled. Reading a pending entry counts as a
+/// delivery in Redis, so this keeps the entries behind a message that crashes its
+/// consumers from piling up deliveries they never had (and being poisoned for it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// Read the head alone next.
+    Need,
+    /// The head is out; wait until it is settled.
+    Sent,
+    /// Read pending entries in full batches.
+    Done,
+}
+
 struct Lane {
     stream: String,
     lease: String,
     owned: bool,
     mode: Mode,
+    probe: Probe,
 }
+
+/// How often a lane waiting for its probed head is looked at again.
+const PROBE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 type InflightRead = (Vec<(u32, u64)>, JoinHandle<redis::RedisResult<Value>>);
 
@@ -76,6 +94,7 @@ impl RedisSubscription {
                 lease: config.lease_key(topic, group, i),
                 owned: false,
                 mode: Mode::New,
+                probe: Probe::Done,
             })
             .collect();
         let streams: Arc<[String]> = lanes.iter().map(|l| l.stream.clone()).collect();
@@ -298,6 +317,7 @@ impl RedisSubscription {
         }
         self.lanes[i].owned = true;
         self.lanes[i].mode = Mode::Pending("0".into());
+        self.lanes[i].probe = Probe::Need;
         self.bump(i);
         Ok(())
     }
@@ -307,6 +327,7 @@ impl RedisSubscription {
         for (i, shared) in self.shared.iter().enumerate() {
             if shared.rewound.swap(false, Ordering::AcqRel) {
                 self.lanes[i].mode = Mode::Pending("0".into());
+                self.lanes[i].probe = Probe::Need;
                 self.buffer.retain(|(_, b)| b.lane as usize != i);
             }
         }
@@ -448,6 +469,7 @@ impl RedisSubscription {
         let reply = match joined {
             Ok(Ok(reply)) => reply,
             Ok(Err(err)) => {
+                self.reread_after_lost_reply(&epochs);
                 if err.code() == Some("NOGROUP") {
                     // The server lost the group (restarted without persistence).
                     self.create_groups().await?;
@@ -455,10 +477,11 @@ impl RedisSubscription {
                 return Err(backend_error(&err));
             }
             Err(join) => {
+                self.reread_after_lost_reply(&epochs);
                 return Err(Error::Backend {
                     backend: "redis",
                     message: join.to_string(),
-                })
+                });
             }
         };
         for (stream, entries) in parse_read(reply).map_err(|e| backend_error(&e))? {
@@ -480,6 +503,24 @@ impl RedisSubscription {
             }
         }
         Ok(())
+    }
+
+    /// A read of new entries failed (the connection dropped, the server was killed,
+    /// the reply timed out): the server may have handed entries to this member before
+    /// the reply was lost. They are pending for this member and `>` never returns them
+    /// again, so the lanes of that read are reread from their pending entries first, as
+    /// after a rejection (the epoch bump makes what is still out stale, so the lane
+    /// keeps its order).
+    fn reread_after_lost_reply(&mut self, epochs: &[(u32, u64)]) {
+        for &(lane, epoch) in epochs {
+            let i = lane as usize;
+            if i < self.lanes.len() && self.lanes[i].owned && self.epoch(i) == epoch {
+                self.bump(i);
+                self.lanes[i].mode = Mode::Pending("0".into());
+                self.lanes[i].probe = Probe::Need;
+                self.buffer.retain(|(_, b)| b.lane != lane);
+            }
+        }
     }
 
     async fn give_back(&mut self) {
@@ -572,7 +613,23 @@ impl Subscription for RedisSubscription {
                     continue;
                 }
                 while matches!(self.lanes[i].mode, Mode::Pending(_)) {
-                    if let Some(batch) = self.read_pending(i, max).await? {
+                    let count = match self.lanes[i].probe {
+                        Probe::Need => 1,
+                        Probe::Sent if self.shared[i].outstanding.load(Ordering::Acquire) > 0 => {
+                            // Look again soon: the head is being handled.
+                            wake = wake.min(now + PROBE_POLL);
+                            break;
+                        }
+                        Probe::Sent | Probe::Done => {
+                            self.lanes[i].probe = Probe::Done;
+                            max
+                        }
+                    };
+                    let read = self.read_pending(i, count).await?;
+                    if self.lanes[i].probe == Probe::Need {
+                        self.lanes[i].probe = Probe::Sent;
+                    }
+                    if let Some(batch) = read {
                         return Ok(Some(batch));
                     }
                 }
