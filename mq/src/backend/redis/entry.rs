@@ -8,6 +8,9 @@ const ID: &str = "id";
 const KEY: &str = "key";
 const METADATA: &str = "md";
 const PAYLOAD: &str = "payload";
+/// Metadata set on a message read from an entry this backend did not write (no id
+/// field, unreadable metadata), saying what was wrong with it.
+pub(crate) const MALFORMED: &str = "mq.malformed";
 
 /// Appends the `XADD` field/value arguments for `msg` to `cmd`. The id, key and payload
 /// are written straight from the message (no intermediate copies); only metadata, when
@@ -76,6 +79,7 @@ pub(super) fn parse_entry(v: Value) -> Result<Entry, EntryError> {
     let mut key = None;
     let mut metadata = Metadata::default();
     let mut payload = Vec::new();
+    let mut problems = Vec::new();
     let mut it = list.into_iter();
     while let (Some(name), Some(value)) = (it.next(), it.next()) {
         match text(&name).as_deref() {
@@ -83,18 +87,32 @@ pub(super) fn parse_entry(v: Value) -> Result<Entry, EntryError> {
             Some(KEY) => key = text(&value),
             Some(METADATA) => {
                 let raw = bytes(value).unwrap_or_default();
-                let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&raw)
-                    .map_err(|e| EntryError(format!("metadata: {e}")))?;
-                metadata = map.into_iter().collect();
+                match serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&raw) {
+                    Ok(map) => metadata = map.into_iter().collect(),
+                    Err(e) => {
+                        problems.push(format!("metadata is not a JSON object of strings: {e}"))
+                    }
+                }
             }
             Some(PAYLOAD) => payload = bytes(value).unwrap_or_default(),
             _ => {}
         }
     }
-    let msg_id = msg_id.ok_or_else(|| EntryError(format!("entry {id} has no message id")))?;
+    // An entry another producer wrote in another shape still becomes a message, so the
+    // handler (and behind it the poison queue) decides about it: a malformed entry must
+    // never stop its stream.
+    let msg_id = msg_id.unwrap_or_else(|| {
+        problems.push("no message id field".into());
+        id.clone()
+    });
     let mut message = Message::with_id(msg_id, payload);
     message.set_key(key);
     *message.metadata_mut() = metadata;
+    if !problems.is_empty() {
+        message
+            .metadata_mut()
+            .insert(MALFORMED, problems.join("; "));
+    }
     Ok(Entry {
         id,
         message: Some(message),
@@ -153,6 +171,7 @@ mod tests {
         write_fields(&mut cmd, &msg).unwrap();
         let list = cmd
             .args_iter()
+            .skip(1) // the command name
             .map(|arg| match arg {
                 redis::Arg::Simple(bytes) => bulk(bytes),
                 _ => Value::Nil,
@@ -174,8 +193,15 @@ mod tests {
         assert!(parse_entry(Value::Int(1)).is_err());
         let no_id = Value::Array(vec![
             bulk(b"1-0"),
-            Value::Array(vec![bulk(b"payload"), bulk(b"x")]),
+            Value::Array(vec![bulk(b"payload"), bulk(b"x"), bulk(b"md"), bulk(b"{")]),
         ]);
-        assert!(parse_entry(no_id).is_err());
+        let foreign = parse_entry(no_id).unwrap().message.unwrap();
+        assert_eq!(foreign.id(), "1-0");
+        assert_eq!(foreign.payload().as_ref(), b"x");
+        let why = foreign.metadata().get(MALFORMED).unwrap();
+        assert!(
+            why.contains("no message id") && why.contains("metadata"),
+            "{why}"
+        );
     }
 }
