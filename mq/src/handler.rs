@@ -59,11 +59,15 @@ pub struct HandlerContext {
     attempt: u32,
 }
 
+/// Signalled when the router running the handler is asked to shut down.
+pub(crate) type ShutdownSignal = tokio_util::sync::CancellationToken;
+
 #[derive(Debug)]
 struct ContextShared {
     handler: String,
     topic: String,
     group: String,
+    shutdown: ShutdownSignal,
 }
 
 impl HandlerContext {
@@ -78,9 +82,35 @@ impl HandlerContext {
                 handler: handler.into(),
                 topic: topic.into(),
                 group: group.into(),
+                shutdown: ShutdownSignal::new(),
             }),
             attempt: 1,
         }
+    }
+
+    /// The same context, tied to a router's shutdown signal.
+    pub(crate) fn with_shutdown(self, shutdown: ShutdownSignal) -> Self {
+        Self {
+            shared: Arc::new(ContextShared {
+                handler: self.shared.handler.clone(),
+                topic: self.shared.topic.clone(),
+                group: self.shared.group.clone(),
+                shutdown,
+            }),
+            attempt: self.attempt,
+        }
+    }
+
+    /// True once the router running this handler was asked to shut down. Long waits in
+    /// handlers and middleware (retry backoff) should give up then: the message is
+    /// delivered again after the restart.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutdown.is_cancelled()
+    }
+
+    /// Completes when the router running this handler is asked to shut down.
+    pub async fn shutting_down(&self) {
+        self.shared.shutdown.cancelled().await;
     }
 
     /// The same context for a delivery made `attempt` times.

@@ -55,7 +55,7 @@ pub use dedup::{Dedup, DedupError, DedupLayer, DedupStore, MemoryDedupStore};
 pub use instrument::{InstrumentLayer, Instrumented};
 pub use poison::{Poison, PoisonQueueLayer, TooManyDeliveries};
 pub use recover::{HandlerPanicked, Recover, RecoverLayer};
-pub use retry::{RetriesExhausted, Retry, RetryLayer, RetryPolicy};
+pub use retry::{RetriesExhausted, Retry, RetryInterrupted, RetryLayer, RetryPolicy};
 pub use throttle::{InvalidThrottle, Throttle, ThrottleLayer};
 pub use timeout::{HandlerTimedOut, Timeout, TimeoutLayer};
 

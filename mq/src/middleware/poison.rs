@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use tower::Layer;
 
-use super::retry::RetriesExhausted;
+use super::retry::{RetriesExhausted, RetryInterrupted};
 use crate::handler::{Handler, HandlerContext, HandlerError};
 use crate::message::{keys, Message};
 use crate::poison::rfc3339;
@@ -176,6 +176,10 @@ impl<S: Handler> Handler for Poison<S> {
             Ok(produced) => return Ok(produced),
             Err(err) => err,
         };
+        if err.downcast_ref::<RetryInterrupted>().is_some() {
+            // A shutdown, not a verdict on the message: deliver it again later.
+            return Err(err);
+        }
         let (attempts, cause) = match err.downcast_ref::<RetriesExhausted>() {
             Some(exhausted) => (exhausted.attempts(), exhausted.last()),
             None => (ctx.delivery_attempt(), &err),

@@ -334,8 +334,60 @@ impl<S: Handler> Handler for Retry<S> {
                 error = %err,
                 "handler failed; retrying"
             );
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = ctx.shutting_down() => {
+                    return Err(HandlerError::transient(RetryInterrupted { attempts, last: err.to_string() }));
+                }
+            }
         }
+    }
+}
+
+/// The router shut down while a retry was waiting: the message is rejected (and
+/// delivered again after the restart), never poisoned for it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "retrying stopped after {attempts} attempts: the router is shutting down (last error: {last})"
+)]
+pub struct RetryInterrupted {
+    /// Attempts made before the shutdown.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last: String,
+}
+
+#[cfg(test)]
+mod shutdown_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::handler::{handler_fn, ShutdownSignal};
+
+    #[tokio::test]
+    async fn a_shutdown_cuts_the_backoff_short_and_is_not_exhaustion() {
+        let signal = ShutdownSignal::new();
+        let ctx = HandlerContext::new("h", "t", "g").with_shutdown(signal.clone());
+        let retry = RetryLayer::new(
+            RetryPolicy::default()
+                .max_attempts(10)
+                .initial_interval(Duration::from_secs(3600))
+                .max_interval(Duration::from_secs(3600))
+                .max_elapsed(Duration::from_secs(36_000)),
+        )
+        .layer(handler_fn(|_m: Message, _c: HandlerContext| async move {
+            Err::<Vec<Message>, _>(HandlerError::transient("down"))
+        }));
+        let handling = tokio::spawn(async move { retry.handle(Message::new("x"), &ctx).await });
+        signal.cancel();
+        let err = tokio::time::timeout(Duration::from_secs(5), handling)
+            .await
+            .expect("the hour-long backoff was cut short")
+            .expect("task")
+            .expect_err("interrupted");
+        let interrupted = err.downcast_ref::<RetryInterrupted>().expect("typed");
+        assert_eq!(interrupted.attempts, 1);
+        assert!(err.downcast_ref::<RetriesExhausted>().is_none());
     }
 }
 

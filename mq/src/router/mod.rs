@@ -207,7 +207,8 @@ impl Router {
         let mut tasks = JoinSet::new();
         for (spec, subscription) in self.handlers.iter().zip(subscriptions) {
             let worker = Worker {
-                ctx: HandlerContext::new(&spec.name, &spec.topic, &spec.group),
+                ctx: HandlerContext::new(&spec.name, &spec.topic, &spec.group)
+                    .with_shutdown(self.shutdown.clone()),
                 handler: spec.build(&self.layers),
                 output: spec.output.clone(),
                 shutdown: self.shutdown.clone(),
