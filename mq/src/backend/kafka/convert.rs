@@ -31,7 +31,9 @@ pub(super) fn message(record: &BorrowedMessage<'_>) -> Message {
     if let Some(headers) = record.headers() {
         for h in headers.iter() {
             let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-            if h.key == ID_HEADER {
+            // The id header is written first; a metadata entry that happens to be named
+            // like it comes later and stays metadata.
+            if h.key == ID_HEADER && id.is_none() {
                 id = Some(value.into_owned());
             } else {
                 metadata.insert(h.key, value);

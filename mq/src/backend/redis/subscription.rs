@@ -587,6 +587,26 @@ fn parse_attempts(v: Value) -> HashMap<String, u32> {
 #[async_trait]
 impl Subscription for RedisSubscription {
     async fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, Error> {
+        let result = self.next_batch_inner(max).await;
+        if let Err(Error::Backend { message, .. }) = &result {
+            if message.contains("NOGROUP") {
+                // The server lost the group (restarted without persistence, or the key
+                // was deleted): create it again so that the next call can read.
+                if let Err(err) = self.create_groups().await {
+                    tracing::warn!(error = %err, "recreating the consumer group failed");
+                }
+            }
+        }
+        result
+    }
+
+    async fn close(&mut self) -> Result<(), Error> {
+        self.close_inner().await
+    }
+}
+
+impl RedisSubscription {
+    async fn next_batch_inner(&mut self, max: usize) -> Result<Option<Batch>, Error> {
         loop {
             if self.closed {
                 return Ok(None);
@@ -648,7 +668,7 @@ impl Subscription for RedisSubscription {
         }
     }
 
-    async fn close(&mut self) -> Result<(), Error> {
+    async fn close_inner(&mut self) -> Result<(), Error> {
         if !self.closed {
             self.closed = true;
             self.give_back().await;
