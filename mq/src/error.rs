@@ -40,6 +40,34 @@ pub enum Error {
     /// A router could not start or stop as asked.
     #[error("router: {0}")]
     Router(String),
+    /// A setting is out of range, or disagrees with what the broker already holds
+    /// (a Redis topic created with another partition count). Nothing was changed.
+    #[error("invalid configuration: {setting}: {reason}")]
+    InvalidConfig {
+        /// The setting, e.g. `RedisConfig::partitions`.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A handler's subscription ended while the router was running (its backend was
+    /// closed or lost for good), so the router stopped.
+    #[error("handler {handler:?} stopped: {reason}")]
+    HandlerStopped {
+        /// The handler's name.
+        handler: String,
+        /// Why its subscription ended.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::InvalidConfig`].
+    pub(crate) fn invalid_config(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            setting,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// A typed payload could not be encoded or decoded.
@@ -57,10 +85,13 @@ pub struct CodecError {
 /// Checks that a topic or consumer-group name is usable on every backend.
 ///
 /// Names are 1..=249 characters of ASCII letters, digits, `.`, `_` and `-`
-/// (the intersection of what Kafka and Redis accept without escaping).
+/// (the intersection of what Kafka and Redis accept without escaping), other than
+/// `.` and `..` (which Kafka rejects).
 pub fn validate_name(name: &str) -> Result<(), Error> {
     let reason = if name.is_empty() {
         Some("must not be empty")
+    } else if name == "." || name == ".." {
+        Some("must not be '.' or '..'")
     } else if name.len() > 249 {
         Some("must be at most 249 characters")
     } else if !name
@@ -92,5 +123,9 @@ mod tests {
         assert!(validate_name("has space").is_err());
         assert!(validate_name("ü").is_err());
         assert!(validate_name(&"x".repeat(250)).is_err());
+        assert!(validate_name(&"x".repeat(249)).is_ok());
+        assert!(validate_name(".").is_err());
+        assert!(validate_name("..").is_err());
+        assert!(validate_name("...").is_ok());
     }
 }

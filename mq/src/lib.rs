@@ -87,7 +87,7 @@ pub use handler::{
 };
 pub use message::{keys, Message, Metadata};
 pub use publisher::Publisher;
-pub use router::{HandlerSpec, Router, RouterConfig, RouterHandle};
+pub use router::{FetchFailure, HandlerSpec, Router, RouterConfig, RouterHandle};
 pub use subscriber::{Subscriber, Subscription};
 
 pub use tower::Layer;

@@ -125,6 +125,9 @@ struct Timing {
     down_for: Duration,
     /// Upper bound of each wait.
     within: Duration,
+    /// Whether the router must report the handler in `failing_handlers` while the
+    /// server is down (Redis reports failed reads; librdkafka retries inside).
+    reports_outage: bool,
 }
 
 fn message(n: u32) -> Message {
@@ -255,8 +258,28 @@ async fn restart_under_load(
     let acknowledged_at_kill = *acknowledged.borrow();
     let handled_at_kill = *distinct.borrow();
     let killed = Instant::now();
+    if timing.reports_outage {
+        let reported = tokio::time::timeout(timing.within, async {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                if let Some(failure) = router_handle.failing_handlers().into_iter().next() {
+                    return failure;
+                }
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("the router never reported the outage"))?;
+        assert_eq!(reported.handler, "restart-consumer");
+        eprintln!(
+            "outage reported after {:?}: {} ({} failures)",
+            killed.elapsed(),
+            reported.error,
+            reported.failures
+        );
+    }
     // The server stays down for a moment: part of the scenario, not a synchronisation.
-    tokio::time::sleep(timing.down_for).await;
+    tokio::time::sleep(timing.down_for.saturating_sub(killed.elapsed())).await;
     let handled_at_restart = *distinct.borrow();
     let acknowledged_at_restart = *acknowledged.borrow();
     server.restart()?;
@@ -303,6 +326,11 @@ async fn restart_under_load(
         );
     }
 
+    assert!(
+        router_handle.failing_handlers().is_empty(),
+        "the router still reports a failing handler after recovering: {:?}",
+        router_handle.failing_handlers()
+    );
     router_handle.shutdown();
     tokio::time::timeout(Duration::from_secs(40), running)
         .await
@@ -381,6 +409,7 @@ async fn redis_restart_under_load_loses_nothing_acknowledged() -> anyhow::Result
             pace: Duration::from_millis(5),
             down_for: Duration::from_millis(1_500),
             within: Duration::from_secs(60),
+            reports_outage: true,
         },
     )
     .await?;
@@ -427,6 +456,7 @@ async fn kafka_restart_under_load_loses_nothing_acknowledged() -> anyhow::Result
             pace: Duration::from_millis(5),
             down_for: Duration::from_millis(1_500),
             within: Duration::from_secs(90),
+            reports_outage: false,
         },
     )
     .await?;

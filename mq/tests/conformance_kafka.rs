@@ -45,6 +45,8 @@ fn features() -> Features {
         .with_receive_timeout(Duration::from_secs(30))
         .with_quiet_period(Duration::from_millis(500))
         .with_test_timeout(Duration::from_secs(120))
+        // Kafka's eager rebalance drops the acknowledgements of revoked partitions.
+        .with_rebalance_duplicates(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -91,3 +91,121 @@ async fn keeps_per_key_order_with_concurrency_and_failures() -> anyhow::Result<(
     assert_eq!(broker.lag("numbers", "orderly")?, 0);
     Ok(())
 }
+
+/// A router whose backend is closed under it stops and says which handler stopped,
+/// instead of running on while consuming nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_backend_stops_the_router_with_an_error() -> anyhow::Result<()> {
+    let broker = MemoryBroker::default();
+    let mut router = Router::new(RouterConfig::default());
+    router.consumer(
+        "listener",
+        "events",
+        broker.clone(),
+        consumer_fn(|_msg: Message| async { Ok(()) }),
+    );
+    let handle = router.handle();
+    let task = tokio::spawn(router.run());
+    handle.running().await;
+    assert!(handle.is_running());
+    broker.close();
+    let result = tokio::time::timeout(Duration::from_secs(10), task).await??;
+    match result {
+        Err(mq::Error::HandlerStopped { handler, reason }) => {
+            assert_eq!(handler, "listener");
+            assert!(reason.contains("closed"), "{reason}");
+        }
+        other => anyhow::bail!("expected HandlerStopped, got {other:?}"),
+    }
+    assert!(!handle.is_running());
+    Ok(())
+}
+
+/// Bad router settings and names are refused before anything is subscribed.
+#[tokio::test]
+async fn bad_settings_and_names_are_refused() -> anyhow::Result<()> {
+    let broker = MemoryBroker::default();
+    let handler = || consumer_fn(|_msg: Message| async { Ok(()) });
+
+    let mut zero_batch = Router::new(RouterConfig {
+        batch_size: 0,
+        ..RouterConfig::default()
+    });
+    zero_batch.consumer("ok", "events", broker.clone(), handler());
+    let err = zero_batch.run().await.expect_err("batch size 0");
+    assert!(
+        matches!(
+            err,
+            mq::Error::InvalidConfig {
+                setting: "RouterConfig::batch_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    for bad_name in ["", "has space", "..", "ü"] {
+        let mut router = Router::new(RouterConfig::default());
+        router.consumer(bad_name, "events", broker.clone(), handler());
+        let err = router.run().await.expect_err("bad handler name");
+        assert!(
+            matches!(err, mq::Error::InvalidName { .. }),
+            "{bad_name:?}: {err}"
+        );
+    }
+    for bad_topic in [".", "a/b", ""] {
+        let mut router = Router::new(RouterConfig::default());
+        router.consumer("fine", bad_topic, broker.clone(), handler());
+        let err = router.run().await.expect_err("bad topic");
+        assert!(
+            matches!(err, mq::Error::InvalidName { .. }),
+            "{bad_topic:?}: {err}"
+        );
+    }
+    // Nothing was subscribed: a publish to the good topic has no group to wait for.
+    assert!(broker.lag("events", "ok").is_err() || broker.lag("events", "ok")? == 0);
+    Ok(())
+}
+
+#[test]
+fn memory_config_zeros_are_errors_for_try_new_and_raised_by_new() {
+    for config in [
+        MemoryConfig {
+            partitions: 0,
+            ..MemoryConfig::default()
+        },
+        MemoryConfig {
+            partition_capacity: 0,
+            ..MemoryConfig::default()
+        },
+        MemoryConfig {
+            partition_capacity_bytes: 0,
+            ..MemoryConfig::default()
+        },
+        MemoryConfig {
+            publish_timeout: Duration::ZERO,
+            ..MemoryConfig::default()
+        },
+    ] {
+        let err = MemoryBroker::try_new(config.clone()).expect_err("zero setting");
+        assert!(matches!(err, mq::Error::InvalidConfig { .. }), "{err}");
+        // `new` raises the zero to the smallest working value: the broker works.
+        let broker = MemoryBroker::new(config);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(broker.publish("t", vec![Message::new("x")]))
+            .expect("publish on a clamped broker");
+    }
+}
+
+#[test]
+fn throttle_and_retry_edge_values() {
+    use mq::middleware::{RetryPolicy, ThrottleLayer};
+    assert!(ThrottleLayer::per_second(0).is_err());
+    assert!(ThrottleLayer::new(0, Duration::from_secs(1)).is_err());
+    assert!(ThrottleLayer::new(10, Duration::ZERO).is_err());
+    assert!(ThrottleLayer::per_second(1).is_ok());
+    assert_eq!(RetryPolicy::default().max_attempts(0).delays().count(), 0);
+}

@@ -187,6 +187,13 @@ pub struct Features {
     /// Upper bound for one whole test in [`run_all`] and [`conformance_tests!`](crate::conformance_tests).
     /// Default 120 s.
     pub test_timeout: Duration,
+    /// Whether a member joining a group mid-stream may make messages the old owner of a
+    /// moved lane had in flight be handled again by the new owner (Kafka's eager
+    /// rebalance: acknowledgements of a revoked partition are dropped). At-least-once
+    /// allows it; when true, [`consumer_group_members_split`] accepts such duplicates
+    /// (still requiring every message, and per-key order of first handlings) and only
+    /// reports their number. Default false: each message handled by exactly one member.
+    pub rebalance_duplicates: bool,
 }
 
 impl Default for Features {
@@ -199,6 +206,7 @@ impl Default for Features {
             messages: 1000,
             large_payload: 1024 * 1024,
             test_timeout: Duration::from_secs(120),
+            rebalance_duplicates: false,
         }
     }
 }
@@ -250,6 +258,13 @@ impl Features {
     #[must_use]
     pub fn with_test_timeout(mut self, timeout: Duration) -> Self {
         self.test_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Features::rebalance_duplicates`].
+    #[must_use]
+    pub fn with_rebalance_duplicates(mut self, allowed: bool) -> Self {
+        self.rebalance_duplicates = allowed;
         self
     }
 

@@ -462,6 +462,56 @@ pub(crate) async fn collect(
     Ok(handled)
 }
 
+/// Collects handlings until every message of `published` was handled at least once
+/// (duplicates included in the result, in handling order).
+pub(crate) async fn collect_all_ids(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    published: &[Message],
+    within: Duration,
+    what: &str,
+) -> Result<Vec<Handled>, ConformanceError> {
+    let mut waiting: HashSet<&str> = published.iter().map(Message::id).collect();
+    let mut handled = Vec::with_capacity(published.len());
+    while !waiting.is_empty() {
+        match tokio::time::timeout(within, events.recv()).await {
+            Err(_) => {
+                return Err(ConformanceError::Timeout {
+                    waiting_for: format!(
+                        "{what}: {} of {} messages never handled, e.g. {:?}",
+                        waiting.len(),
+                        published.len(),
+                        waiting.iter().take(3).collect::<Vec<_>>()
+                    ),
+                    after: within,
+                })
+            }
+            Ok(None) => {
+                return Err(ConformanceError::violation(format!(
+                    "{what}: every member stopped with {} messages never handled",
+                    waiting.len()
+                )))
+            }
+            Ok(Some(Event::Handled(h))) => {
+                waiting.remove(h.message.id());
+                handled.push(h);
+            }
+            Ok(Some(Event::Problem(err))) => return Err(err),
+        }
+    }
+    Ok(handled)
+}
+
+/// The first handling of each message id, in handling order.
+pub(crate) fn first_handlings<'a>(
+    handled: impl IntoIterator<Item = &'a Message>,
+) -> Vec<&'a Message> {
+    let mut seen = HashSet::new();
+    handled
+        .into_iter()
+        .filter(|m| seen.insert(m.id()))
+        .collect()
+}
+
 /// Fails if any message is handled within `quiet`.
 pub(crate) async fn expect_no_more(
     events: &mut mpsc::UnboundedReceiver<Event>,

@@ -89,7 +89,7 @@ mod tests {
             router_layer(RecoverLayer::new()),
             router_layer(TimeoutLayer::new(Duration::from_secs(1))),
             router_layer(CorrelationIdLayer::new()),
-            router_layer(ThrottleLayer::per_second(10)),
+            router_layer(ThrottleLayer::per_second(10).expect("10 per second")),
             router_layer(DedupLayer::new(
                 MemoryDedupStore::default(),
                 Duration::from_secs(1),

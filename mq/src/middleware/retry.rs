@@ -66,7 +66,8 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Attempts in all, the first one included (so `1` never retries). Default 3.
+    /// Attempts in all, the first one included (so `1` never retries; `0` is taken as
+    /// `1`: the first attempt always runs). Default 3.
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts;
@@ -458,6 +459,24 @@ mod tests {
         assert_eq!(secs, [1, 2, 3, 3, 3]);
         assert_eq!(RetryPolicy::default().max_attempts(1).delays().count(), 0);
         assert_eq!(RetryPolicy::default().max_attempts(0).delays().count(), 0);
+    }
+
+    #[test]
+    fn huge_durations_do_not_overflow() {
+        for jitter in [false, true] {
+            let delays: Vec<_> = RetryPolicy::default()
+                .jitter(jitter)
+                .max_attempts(u32::MAX)
+                .multiplier(f32::MAX)
+                .initial_interval(Duration::MAX)
+                .max_interval(Duration::MAX)
+                .max_elapsed(Duration::MAX)
+                .delays()
+                .take(5)
+                .collect();
+            assert!(!delays.is_empty());
+            assert!(delays.iter().all(|d| *d > Duration::ZERO));
+        }
     }
 
     #[test]

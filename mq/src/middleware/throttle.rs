@@ -34,7 +34,7 @@ pub struct InvalidThrottle {
 /// use std::time::Duration;
 /// use mq::middleware::ThrottleLayer;
 ///
-/// let hundred_per_second = ThrottleLayer::per_second(100);
+/// let hundred_per_second = ThrottleLayer::per_second(100)?;
 /// let ten_per_minute = ThrottleLayer::new(10, Duration::from_secs(60))?;
 /// # let _ = (hundred_per_second, ten_per_minute);
 /// # Ok::<(), mq::middleware::InvalidThrottle>(())
@@ -45,11 +45,9 @@ pub struct ThrottleLayer {
 }
 
 impl ThrottleLayer {
-    /// At most `n` messages per second. `0` is taken as `1`.
-    pub fn per_second(n: u32) -> Self {
-        Self {
-            quota: Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)),
-        }
+    /// At most `n` messages per second. Fails when `n` is 0.
+    pub fn per_second(n: u32) -> Result<Self, InvalidThrottle> {
+        Self::new(n, Duration::from_secs(1))
     }
 
     /// At most `count` messages per `per`. Fails when `count` is 0 or `per` is shorter
@@ -113,8 +111,9 @@ mod tests {
 
     #[test]
     fn constructors() {
-        assert_eq!(ThrottleLayer::per_second(0).quota.burst_size().get(), 1);
-        assert_eq!(ThrottleLayer::per_second(50).quota.burst_size().get(), 50);
+        assert!(ThrottleLayer::per_second(0).is_err());
+        let fifty = ThrottleLayer::per_second(50).expect("valid");
+        assert_eq!(fifty.quota.burst_size().get(), 50);
         assert!(ThrottleLayer::new(0, Duration::from_secs(1)).is_err());
         assert!(ThrottleLayer::new(10, Duration::from_nanos(5)).is_err());
         let layer = ThrottleLayer::new(4, Duration::from_secs(2)).expect("valid");

@@ -23,3 +23,22 @@ impl Default for RouterConfig {
         }
     }
 }
+
+impl RouterConfig {
+    /// Checks the settings: a zero batch size or close timeout is an error.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        if self.batch_size == 0 {
+            return Err(crate::Error::invalid_config(
+                "RouterConfig::batch_size",
+                "must be at least 1",
+            ));
+        }
+        if self.close_timeout.is_zero() {
+            return Err(crate::Error::invalid_config(
+                "RouterConfig::close_timeout",
+                "must be longer than zero",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -2,6 +2,7 @@
 //! and graceful shutdown.
 
 mod config;
+mod health;
 mod shutdown;
 mod spec;
 mod worker;
@@ -16,10 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
 pub use config::RouterConfig;
+pub use health::FetchFailure;
+use health::Health;
 pub use shutdown::RouterHandle;
 pub use spec::HandlerSpec;
 use spec::{box_layer, BoxLayer};
-use worker::{run_handler, Worker};
+use worker::{run_handler, HandlerExit, Worker};
 
 use crate::error::{validate_name, Error};
 use crate::handler::{BoxHandler, Handler, HandlerContext};
@@ -71,6 +74,7 @@ pub struct Router {
     handlers: Vec<HandlerSpec>,
     shutdown: CancellationToken,
     running: watch::Sender<bool>,
+    health: Health,
     signals: bool,
 }
 
@@ -83,6 +87,7 @@ impl Router {
             handlers: Vec::new(),
             shutdown: CancellationToken::new(),
             running: watch::channel(false).0,
+            health: Health::default(),
             signals: false,
         }
     }
@@ -167,10 +172,15 @@ impl Router {
 
     /// A handle to wait until the router runs and to shut it down.
     pub fn handle(&self) -> RouterHandle {
-        RouterHandle::new(self.shutdown.clone(), self.running.subscribe())
+        RouterHandle::new(
+            self.shutdown.clone(),
+            self.running.subscribe(),
+            self.health.clone(),
+        )
     }
 
     fn validate(&self) -> Result<(), Error> {
+        self.config.validate()?;
         if self.handlers.is_empty() {
             return Err(Error::Router("no handlers registered".into()));
         }
@@ -182,6 +192,7 @@ impl Router {
                     h.name
                 )));
             }
+            validate_name(&h.name)?;
             validate_name(&h.topic)?;
             validate_name(&h.group)?;
             if let Some((out, _)) = &h.output {
@@ -218,14 +229,25 @@ impl Router {
                 subscription,
                 self.config.clone(),
                 spec.concurrency,
+                self.health.clone(),
             ));
         }
         self.running.send_replace(true);
         tracing::info!(handlers = self.handlers.len(), "router running");
 
+        // The first handler whose subscription ended by itself stops the router: a
+        // router that silently consumes nothing is worse than one that stops and says so.
+        let mut stopped: Option<Error> = None;
         tokio::select! {
             () = self.shutdown.cancelled() => {}
-            () = async { while tasks.join_next().await.is_some() {} } => {}
+            () = async {
+                while let Some(exit) = tasks.join_next().await {
+                    if let Some(err) = handler_stopped(exit) {
+                        stopped = Some(err);
+                        return;
+                    }
+                }
+            } => {}
         }
         self.shutdown.cancel();
         let drained = tokio::time::timeout(self.config.close_timeout, async {
@@ -234,10 +256,13 @@ impl Router {
         .await;
         self.running.send_replace(false);
         match drained {
-            Ok(()) => {
-                tracing::info!("router stopped");
-                Ok(())
-            }
+            Ok(()) => match stopped {
+                Some(err) => Err(err),
+                None => {
+                    tracing::info!("router stopped");
+                    Ok(())
+                }
+            },
             Err(_) => {
                 tasks.abort_all();
                 Err(Error::Router(format!(
@@ -246,6 +271,17 @@ impl Router {
                 )))
             }
         }
+    }
+}
+
+/// The error a handler task's exit stands for, if it stopped by itself.
+fn handler_stopped(exit: Result<HandlerExit, tokio::task::JoinError>) -> Option<Error> {
+    match exit {
+        Ok(HandlerExit::Shutdown) => None,
+        Ok(HandlerExit::Ended { handler, reason }) => {
+            Some(Error::HandlerStopped { handler, reason })
+        }
+        Err(err) => Some(Error::Router(format!("a handler task failed: {err}"))),
     }
 }
 

@@ -3,16 +3,27 @@
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::health::{FetchFailure, Health};
+
 /// Waits until a router runs, and asks it to stop. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct RouterHandle {
     shutdown: CancellationToken,
     running: watch::Receiver<bool>,
+    health: Health,
 }
 
 impl RouterHandle {
-    pub(super) fn new(shutdown: CancellationToken, running: watch::Receiver<bool>) -> Self {
-        Self { shutdown, running }
+    pub(super) fn new(
+        shutdown: CancellationToken,
+        running: watch::Receiver<bool>,
+        health: Health,
+    ) -> Self {
+        Self {
+            shutdown,
+            running,
+            health,
+        }
     }
 
     /// Asks the router to shut down gracefully. `Router::run` returns once it has.
@@ -30,6 +41,14 @@ impl RouterHandle {
     pub async fn running(&self) {
         let mut rx = self.running.clone();
         let _ = rx.wait_for(|running| *running).await;
+    }
+
+    /// The handlers whose subscriptions are failing to fetch right now (a broker that is
+    /// down or unreachable), with the last error. Empty when all is well. The router
+    /// keeps retrying them; a subscription that *ended* instead stops the router with
+    /// [`crate::Error::HandlerStopped`].
+    pub fn failing_handlers(&self) -> Vec<FetchFailure> {
+        self.health.snapshot()
     }
 
     /// Waits until shutdown has been asked for.

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::config::RouterConfig;
+use super::health::Health;
 use crate::delivery::Batch;
 use crate::handler::{BoxHandler, HandlerContext};
 use crate::publisher::Publisher;
@@ -79,6 +80,20 @@ impl Worker {
     }
 }
 
+/// Why a handler's loop ended.
+#[derive(Debug)]
+pub(super) enum HandlerExit {
+    /// The router is shutting down.
+    Shutdown,
+    /// The subscription ended by itself: the router must stop and say why.
+    Ended {
+        /// The handler's name.
+        handler: String,
+        /// Why the subscription ended.
+        reason: String,
+    },
+}
+
 /// Runs one handler until shutdown or until its subscription ends, then closes the
 /// subscription (flushing acknowledgements, giving back what was not handled).
 pub(super) async fn run_handler(
@@ -86,7 +101,8 @@ pub(super) async fn run_handler(
     mut subscription: Box<dyn Subscription>,
     config: RouterConfig,
     concurrency: usize,
-) {
+    health: Health,
+) -> HandlerExit {
     let worker = Arc::new(worker);
     let shutdown = worker.shutdown.clone();
     let mut lanes = Vec::new();
@@ -103,6 +119,8 @@ pub(super) async fn run_handler(
             lanes.push(tx);
         }
     }
+    let name = worker.ctx.handler().to_owned();
+    let mut ended = None;
     loop {
         let fetched = tokio::select! {
             biased;
@@ -111,6 +129,7 @@ pub(super) async fn run_handler(
         };
         match fetched {
             Ok(Some(batch)) => {
+                health.recovered(&name);
                 if lanes.is_empty() {
                     worker.process(batch).await;
                 } else {
@@ -121,13 +140,24 @@ pub(super) async fn run_handler(
                         sent = lane.send(batch) => sent,
                     };
                     if sent.is_err() {
+                        ended = Some("a lane task stopped".to_owned());
                         break;
                     }
                 }
             }
-            Ok(None) => break,
+            Ok(None) => {
+                ended = Some("its subscription ended (the subscriber was closed)".to_owned());
+                break;
+            }
+            Err(crate::Error::Closed) => {
+                ended = Some("its subscriber was closed".to_owned());
+                break;
+            }
             Err(err) => {
-                tracing::warn!(handler = worker.ctx.handler(), error = %err, "fetching failed; retrying");
+                let failures = health.failed(&name, &err);
+                metrics::counter!("mq_router_fetch_errors_total", "handler" => name.clone())
+                    .increment(1);
+                tracing::warn!(handler = %name, error = %err, failures, "fetching failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(config.fetch_error_backoff) => {}
@@ -142,6 +172,16 @@ pub(super) async fn run_handler(
         }
     }
     if let Err(err) = subscription.close().await {
-        tracing::warn!(handler = worker.ctx.handler(), error = %err, "closing the subscription failed");
+        tracing::warn!(handler = %name, error = %err, "closing the subscription failed");
+    }
+    match ended {
+        Some(reason) if !shutdown.is_cancelled() => {
+            tracing::error!(handler = %name, %reason, "handler stopped; stopping the router");
+            HandlerExit::Ended {
+                handler: name,
+                reason,
+            }
+        }
+        _ => HandlerExit::Shutdown,
     }
 }

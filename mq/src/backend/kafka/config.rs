@@ -22,8 +22,11 @@ pub struct KafkaConfig {
     pub redelivery_delay: Duration,
     /// How often stored offsets are committed (`auto.commit.interval.ms`). Default 500 ms.
     pub commit_interval: Duration,
-    /// Timeout of metadata, admin and seek calls. Default 10 s.
+    /// Timeout of metadata, admin (topic creation) and seek calls. Default 10 s.
     pub operation_timeout: Duration,
+    /// How long `publish` keeps trying to deliver a record (`message.timeout.ms`),
+    /// retries included, before failing. Default 30 s.
+    pub publish_timeout: Duration,
     /// Largest record the producer sends (`message.max.bytes`). The broker and topic
     /// limits must allow it too. Default 8 MiB.
     pub max_message_bytes: usize,
@@ -43,8 +46,66 @@ impl KafkaConfig {
             redelivery_delay: Duration::from_millis(100),
             commit_interval: Duration::from_millis(500),
             operation_timeout: Duration::from_secs(10),
+            publish_timeout: Duration::from_secs(30),
             max_message_bytes: 8 * 1024 * 1024,
             extra: BTreeMap::new(),
         }
+    }
+}
+
+impl KafkaConfig {
+    /// Checks the settings: `brokers` must name a server; partition counts, replication
+    /// and timeouts must be greater than zero; `max_message_bytes` must lie within
+    /// librdkafka's range (1,000 to 1,000,000,000).
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        use crate::Error;
+        let check = |setting: &'static str, ok: bool, reason: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::invalid_config(setting, reason))
+            }
+        };
+        check(
+            "KafkaConfig::brokers",
+            !self.brokers.trim().is_empty(),
+            "must name at least one broker (host:port)",
+        )?;
+        if let Some(partitions) = self.create_topics {
+            check(
+                "KafkaConfig::create_topics",
+                partitions > 0,
+                "must be at least 1 partition",
+            )?;
+        }
+        check(
+            "KafkaConfig::replication",
+            self.replication > 0,
+            "must be at least 1",
+        )?;
+        for (setting, d) in [
+            ("KafkaConfig::session_timeout", self.session_timeout),
+            ("KafkaConfig::commit_interval", self.commit_interval),
+            ("KafkaConfig::operation_timeout", self.operation_timeout),
+            ("KafkaConfig::publish_timeout", self.publish_timeout),
+        ] {
+            check(setting, !d.is_zero(), "must be greater than zero")?;
+            check(
+                setting,
+                d <= Duration::from_secs(24 * 3600),
+                "must be at most a day",
+            )?;
+        }
+        check(
+            "KafkaConfig::linger",
+            self.linger <= Duration::from_secs(300),
+            "must be at most 300 s (librdkafka's limit)",
+        )?;
+        check(
+            "KafkaConfig::max_message_bytes",
+            (1_000..=1_000_000_000).contains(&self.max_message_bytes),
+            "must be between 1,000 and 1,000,000,000",
+        )?;
+        Ok(())
     }
 }

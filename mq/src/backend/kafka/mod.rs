@@ -95,6 +95,7 @@ impl KafkaBroker {
     /// Creates the producer and admin client for the cluster in `config` (connections are
     /// made lazily and kept up by librdkafka).
     pub fn connect(config: KafkaConfig) -> Result<Self, Error> {
+        config.validate()?;
         let producer: FutureProducer = Self::client_config(
             &config,
             &[
@@ -102,7 +103,10 @@ impl KafkaBroker {
                 ("acks", "all".into()),
                 ("partitioner", "murmur2_random".into()),
                 ("linger.ms", config.linger.as_millis().to_string()),
-                ("message.timeout.ms", "30000".into()),
+                (
+                    "message.timeout.ms",
+                    config.publish_timeout.as_millis().to_string(),
+                ),
                 ("message.max.bytes", config.max_message_bytes.to_string()),
             ],
         )
@@ -137,20 +141,39 @@ impl KafkaBroker {
     }
 
     /// Creates `topic` with `partitions` partitions unless it exists.
+    /// Fails with [`Error::InvalidConfig`] when `partitions` is below 1, and within
+    /// [`KafkaConfig::operation_timeout`] when no broker answers.
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), Error> {
         validate_name(topic)?;
+        if partitions < 1 {
+            return Err(Error::invalid_config(
+                "partitions",
+                format!("a topic needs at least 1 partition, not {partitions}"),
+            ));
+        }
         let new = NewTopic::new(
             topic,
-            partitions.max(1),
+            partitions,
             TopicReplication::Fixed(self.config.replication),
         );
+        let timeout = Timeout::After(self.config.operation_timeout);
         let opts = AdminOptions::new()
-            .operation_timeout(Some(Timeout::After(self.config.operation_timeout)));
-        let results = self
-            .admin
-            .create_topics([&new], &opts)
-            .await
-            .map_err(|e| kafka_error(&e))?;
+            .operation_timeout(Some(timeout))
+            .request_timeout(Some(timeout));
+        // The admin request's own timeouts do not bound the wait for a first broker
+        // connection: bound the whole call too.
+        let results = tokio::time::timeout(
+            self.config.operation_timeout,
+            self.admin.create_topics([&new], &opts),
+        )
+        .await
+        .map_err(|_| {
+            kafka_error(&format!(
+                "creating topic {topic}: no broker answered within {:?}",
+                self.config.operation_timeout
+            ))
+        })?
+        .map_err(|e| kafka_error(&e))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -195,6 +218,10 @@ impl KafkaBroker {
 #[async_trait]
 impl Publisher for KafkaBroker {
     async fn publish(&self, topic: &str, messages: Vec<Message>) -> Result<(), Error> {
+        validate_name(topic)?;
+        if messages.is_empty() {
+            return Ok(());
+        }
         self.ensure_topic(topic).await?;
         // Enqueue everything first, then wait: awaiting each record before the next would
         // make every one wait out `linger.ms`.

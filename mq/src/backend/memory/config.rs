@@ -30,3 +30,42 @@ impl Default for MemoryConfig {
         }
     }
 }
+
+impl MemoryConfig {
+    /// Checks the settings: partitions, capacities and the publish timeout must be
+    /// greater than zero.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let zero = [
+            ("MemoryConfig::partitions", self.partitions == 0),
+            (
+                "MemoryConfig::partition_capacity",
+                self.partition_capacity == 0,
+            ),
+            (
+                "MemoryConfig::partition_capacity_bytes",
+                self.partition_capacity_bytes == 0,
+            ),
+            (
+                "MemoryConfig::publish_timeout",
+                self.publish_timeout.is_zero(),
+            ),
+        ];
+        match zero.iter().find(|(_, is_zero)| *is_zero) {
+            Some((setting, _)) => Err(crate::Error::invalid_config(
+                setting,
+                "must be greater than zero",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The settings with every zero that [`validate`](Self::validate) rejects raised to
+    /// the smallest working value (1, or 1 ms for the timeout).
+    pub(super) fn clamped(mut self) -> Self {
+        self.partitions = self.partitions.max(1);
+        self.partition_capacity = self.partition_capacity.max(1);
+        self.partition_capacity_bytes = self.partition_capacity_bytes.max(1);
+        self.publish_timeout = self.publish_timeout.max(Duration::from_millis(1));
+        self
+    }
+}

@@ -82,14 +82,23 @@ impl fmt::Debug for MemoryBroker {
 }
 
 impl MemoryBroker {
-    /// A broker with the given settings.
+    /// A broker with the given settings. A zero that [`MemoryConfig::validate`] rejects
+    /// is raised to the smallest working value; use [`MemoryBroker::try_new`] to get an
+    /// error instead.
     pub fn new(config: MemoryConfig) -> Self {
         Self {
             inner: Arc::new(BrokerInner {
-                config,
+                config: config.clamped(),
                 ..BrokerInner::default()
             }),
         }
+    }
+
+    /// A broker with the given settings, or [`Error::InvalidConfig`] when
+    /// [`MemoryConfig::validate`] rejects them.
+    pub fn try_new(config: MemoryConfig) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self::new(config))
     }
 
     fn topic(&self, name: &str) -> Result<Arc<Topic>, Error> {

@@ -11,7 +11,8 @@ pub enum TrimPolicy {
     /// group of the stream has acknowledged (`XTRIM MINID`). Never drops an
     /// unacknowledged entry. A group created later starts at the oldest entry left.
     Acknowledged {
-        /// How often each lane is trimmed.
+        /// How often each lane is trimmed (zero: at every lease renewal,
+        /// `lease_ttl / 3`).
         every: Duration,
     },
     /// Cap each stream at about `max_len` entries on every publish (`XADD MAXLEN ~`).
@@ -71,6 +72,50 @@ impl RedisConfig {
             },
             command_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Checks the settings: counts, durations and `max_len` must be greater than zero,
+    /// and `partitions` at most 4096.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        use crate::Error;
+        let positive = |setting: &'static str, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::invalid_config(setting, "must be greater than zero"))
+            }
+        };
+        positive("RedisConfig::partitions", self.partitions > 0)?;
+        if self.partitions > 4096 {
+            return Err(Error::invalid_config(
+                "RedisConfig::partitions",
+                "must be at most 4096",
+            ));
+        }
+        positive("RedisConfig::block", !self.block.is_zero())?;
+        positive("RedisConfig::lease_ttl", !self.lease_ttl.is_zero())?;
+        positive(
+            "RedisConfig::ack_flush_interval",
+            !self.ack_flush_interval.is_zero(),
+        )?;
+        positive(
+            "RedisConfig::command_timeout",
+            !self.command_timeout.is_zero(),
+        )?;
+        match self.trim {
+            // `Acknowledged { every: ZERO }` trims at every lease renewal.
+            TrimPolicy::Never | TrimPolicy::Acknowledged { .. } => {}
+            TrimPolicy::MaxLen { max_len } => {
+                positive("RedisConfig::trim (MaxLen::max_len)", max_len > 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn layout_key(&self, topic: &str) -> String {
+        // Topic names cannot hold ':', and stream keys end in a lane number, so this
+        // key never names a stream.
+        format!("{}{}:partitions", self.key_prefix, topic)
     }
 
     pub(super) fn stream_key(&self, topic: &str, lane: u32) -> String {

@@ -5,6 +5,10 @@
 //! message goes to the lane [`crate::backend::partition_for_key`] picks; messages without
 //! a key are spread round robin. Each consumer group is a Redis consumer group on every
 //! lane of the topic, created on demand at the oldest entry (`XGROUP CREATE ... 0 MKSTREAM`).
+//! The first client to use a topic records its partition count in
+//! `{prefix}{topic}:partitions`; a client configured with another count gets
+//! [`crate::Error::InvalidConfig`] when it publishes or subscribes to the topic, instead
+//! of writing to streams nobody reads.
 //!
 //! # Per-key order
 //! Redis hands a stream's entries to any consumer of a group, which would let two members
@@ -45,6 +49,7 @@ mod acker;
 mod config;
 mod entry;
 mod flusher;
+mod layout;
 mod scripts;
 mod subscription;
 
@@ -56,6 +61,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use config::{RedisConfig, TrimPolicy};
+use layout::TopicLayouts;
 use subscription::RedisSubscription;
 
 use crate::backend::partition_for_key;
@@ -88,6 +94,7 @@ pub struct RedisBroker {
     client: redis::Client,
     conn: ConnectionManager,
     round_robin: Arc<AtomicU32>,
+    layouts: TopicLayouts,
 }
 
 impl fmt::Debug for RedisBroker {
@@ -101,12 +108,7 @@ impl fmt::Debug for RedisBroker {
 impl RedisBroker {
     /// Connects (and keeps reconnecting) to the server in `config`.
     pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
-        if config.partitions == 0 {
-            return Err(Error::Backend {
-                backend: "redis",
-                message: "partitions must be at least 1".into(),
-            });
-        }
+        config.validate()?;
         if let TrimPolicy::MaxLen { max_len } = config.trim {
             tracing::warn!(
                 max_len,
@@ -120,6 +122,7 @@ impl RedisBroker {
             client,
             conn,
             round_robin: Arc::default(),
+            layouts: TopicLayouts::default(),
         })
     }
 
@@ -158,6 +161,7 @@ impl Publisher for RedisBroker {
         if messages.is_empty() {
             return Ok(());
         }
+        self.layouts.ensure(&self.conn, &self.config, topic).await?;
         // The stream names once per call, not once per message.
         let streams: Vec<String> = (0..self.config.partitions.max(1))
             .map(|lane| self.config.stream_key(topic, lane))
@@ -185,6 +189,7 @@ impl Subscriber for RedisBroker {
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, Error> {
         validate_name(topic)?;
         validate_name(group)?;
+        self.layouts.ensure(&self.conn, &self.config, topic).await?;
         let read_conn = Self::manager(
             &self.client,
             self.config.block + self.config.command_timeout,
