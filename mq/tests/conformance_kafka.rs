@@ -19,6 +19,9 @@ fn config() -> KafkaConfig {
     cfg.redelivery_delay = REDELIVERY_DELAY;
     cfg.session_timeout = Duration::from_secs(6);
     cfg.create_topics = Some(PARTITIONS as i32);
+    if let Ok(debug) = std::env::var("MQ_KAFKA_DEBUG") {
+        cfg.extra.insert("debug".into(), debug);
+    }
     cfg
 }
 
@@ -51,6 +54,19 @@ fn features() -> Features {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_against_a_real_broker() {
+    // `RUST_LOG=mq=debug` shows what the backend does; `MQ_KAFKA_DEBUG=cgrp,fetch`
+    // adds librdkafka's own debug log.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    if let Ok(only) = std::env::var("MQ_CONFORMANCE_ONLY") {
+        for case in tests().iter().filter(|c| c.name() == only) {
+            let outcome = case.run(&Kafka, &features()).await;
+            assert!(outcome.is_ok(), "{}: {outcome:?}", case.name());
+        }
+        return;
+    }
     let report = run_all(&Kafka, &features()).await;
     eprintln!("{report}");
     assert_eq!(report.results.len(), tests().len());

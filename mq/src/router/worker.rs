@@ -121,6 +121,7 @@ pub(super) async fn run_handler(
     }
     let name = worker.ctx.handler().to_owned();
     let mut ended = None;
+    let mut failing = false;
     loop {
         let fetched = tokio::select! {
             biased;
@@ -129,7 +130,9 @@ pub(super) async fn run_handler(
         };
         match fetched {
             Ok(Some(batch)) => {
-                health.recovered(&name);
+                if std::mem::take(&mut failing) {
+                    health.recovered(&name);
+                }
                 if lanes.is_empty() {
                     worker.process(batch).await;
                 } else {
@@ -154,6 +157,7 @@ pub(super) async fn run_handler(
                 break;
             }
             Err(err) => {
+                failing = true;
                 let failures = health.failed(&name, &err);
                 metrics::counter!("mq_router_fetch_errors_total", "handler" => name.clone())
                     .increment(1);
