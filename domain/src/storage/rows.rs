@@ -1,0 +1,87 @@
+//! Decoding rows into entities (through the validating value types).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::error::{corrupt, db_err};
+use crate::entities::{Activity, ActivityStatus, Signup, SignupStatus, User};
+use crate::error::DomainError;
+use crate::outbox::OutboxRecord;
+use crate::types::{
+    ActivityId, Capacity, Description, GroupId, Location, Nickname, Timestamp, Title, UserId,
+    Username,
+};
+
+fn text(row: &AnyRow, col: &str) -> Result<String, DomainError> {
+    row.try_get::<String, _>(col).map_err(db_err)
+}
+
+fn int(row: &AnyRow, col: &str) -> Result<i64, DomainError> {
+    row.try_get::<i64, _>(col).map_err(db_err)
+}
+
+fn time(row: &AnyRow, col: &str) -> Result<Timestamp, DomainError> {
+    int(row, col).map(Timestamp::from_unix_millis)
+}
+
+pub(crate) fn user(row: &AnyRow) -> Result<User, DomainError> {
+    let bad = |e| corrupt("user", e);
+    Ok(User {
+        id: UserId::parse(&text(row, "id")?).map_err(bad)?,
+        username: Username::parse(&text(row, "username")?).map_err(bad)?,
+        nickname: Nickname::parse(&text(row, "nickname")?).map_err(bad)?,
+        password_hash: text(row, "password_hash")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn activity(row: &AnyRow) -> Result<Activity, DomainError> {
+    let bad = |e| corrupt("activity", e);
+    let group_id = row
+        .try_get::<Option<String>, _>("group_id")
+        .map_err(db_err)?
+        .map(|g| GroupId::parse(&g))
+        .transpose()
+        .map_err(bad)?;
+    Ok(Activity {
+        id: ActivityId::parse(&text(row, "id")?).map_err(bad)?,
+        organiser_id: UserId::parse(&text(row, "organiser_id")?).map_err(bad)?,
+        title: Title::parse(&text(row, "title")?).map_err(bad)?,
+        description: Description::parse(&text(row, "description")?).map_err(bad)?,
+        location: Location::parse(&text(row, "location")?).map_err(bad)?,
+        starts_at: time(row, "starts_at")?,
+        capacity: Capacity::new(int(row, "capacity")?).map_err(bad)?,
+        requires_approval: int(row, "requires_approval")? != 0,
+        status: ActivityStatus::parse(&text(row, "status")?).map_err(bad)?,
+        member_count: u32::try_from(int(row, "member_count")?)
+            .map_err(|_| DomainError::internal("stored member_count is negative"))?,
+        group_id,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        version: int(row, "version")?,
+    })
+}
+
+pub(crate) fn signup(row: &AnyRow) -> Result<Signup, DomainError> {
+    let bad = |e| corrupt("signup", e);
+    Ok(Signup {
+        activity_id: ActivityId::parse(&text(row, "activity_id")?).map_err(bad)?,
+        user_id: UserId::parse(&text(row, "user_id")?).map_err(bad)?,
+        status: SignupStatus::parse(&text(row, "status")?).map_err(bad)?,
+        at: time(row, "changed_at")?,
+    })
+}
+
+pub(crate) fn outbox(row: &AnyRow) -> Result<OutboxRecord, DomainError> {
+    let metadata = serde_json::from_str(&text(row, "metadata")?)
+        .map_err(|e| DomainError::internal(format!("stored outbox metadata is invalid: {e}")))?;
+    Ok(OutboxRecord {
+        id: int(row, "id")?,
+        message_id: text(row, "message_id")?,
+        topic: text(row, "topic")?,
+        key: text(row, "msg_key")?,
+        payload: text(row, "payload")?,
+        metadata,
+        created_at: time(row, "created_at")?,
+    })
+}
