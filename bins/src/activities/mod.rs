@@ -1,0 +1,4 @@
+//! The activity service's server side.
+
+pub mod http;
+pub mod view;

@@ -1,0 +1,59 @@
+//! The message broker a server publishes and consumes through, from its settings.
+
+use std::sync::Arc;
+
+use mq::backend::kafka::{KafkaBroker, KafkaConfig};
+use mq::backend::memory::MemoryBroker;
+use mq::backend::redis::{RedisBroker, RedisConfig};
+use mq::{Publisher, Subscriber};
+
+use crate::config::BrokerSettings;
+
+/// A connected broker, as publisher and subscriber.
+#[derive(Clone)]
+pub struct Broker {
+    /// Publishes events.
+    pub publisher: Arc<dyn Publisher>,
+    /// Subscribes to events.
+    pub subscriber: Arc<dyn Subscriber>,
+    /// Which kind, for logs.
+    pub kind: &'static str,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").field("kind", &self.kind).finish()
+    }
+}
+
+impl Broker {
+    /// Connects to the broker `settings` name.
+    pub async fn connect(settings: &BrokerSettings) -> Result<Self, mq::Error> {
+        Ok(match settings {
+            BrokerSettings::Memory => {
+                let broker = MemoryBroker::default();
+                Self {
+                    publisher: Arc::new(broker.clone()),
+                    subscriber: Arc::new(broker),
+                    kind: "memory",
+                }
+            }
+            BrokerSettings::Redis { url } => {
+                let broker = RedisBroker::connect(RedisConfig::new(url.clone())).await?;
+                Self {
+                    publisher: Arc::new(broker.clone()),
+                    subscriber: Arc::new(broker),
+                    kind: "redis",
+                }
+            }
+            BrokerSettings::Kafka { brokers } => {
+                let broker = KafkaBroker::connect(KafkaConfig::new(brokers.clone()))?;
+                Self {
+                    publisher: Arc::new(broker.clone()),
+                    subscriber: Arc::new(broker),
+                    kind: "kafka",
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! A started server: its addresses, and how to stop it and wait for it.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::platform::{Platform, StartError};
+use super::serve;
+use crate::http::{finish, HttpLimits};
+
+/// A server that is serving HTTP and gRPC.
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTP is served.
+    pub http: SocketAddr,
+    /// Where gRPC is served.
+    pub grpc: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<(), String>>,
+    platform: Platform,
+}
+
+impl Running {
+    /// Binds both listeners and serves `routes` (with the shared routes and layers) and
+    /// `grpc` (with the health service) on them.
+    pub async fn serve(
+        platform: Platform,
+        routes: Router,
+        grpc: tonic::service::Routes,
+    ) -> Result<Self, StartError> {
+        let settings = &platform.settings;
+        let limits = HttpLimits {
+            body_limit: settings.http.body_limit,
+            request_timeout: settings.request_timeout(),
+        };
+        let (http_listener, http) = serve::bind(settings.http.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.http.listen,
+                source,
+            })?;
+        let (grpc_listener, grpc_addr) = serve::bind(settings.grpc.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.grpc.listen,
+                source,
+            })?;
+        let shutdown = platform.shutdown.clone();
+        let mut tasks = JoinSet::new();
+        let app = finish(routes, limits);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            serve::http(http_listener, app, stop)
+                .await
+                .map_err(|e| format!("HTTP server: {e}"))
+        });
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let grpc = grpc.add_service(health);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            serve::grpc(grpc_listener, grpc, stop)
+                .await
+                .map_err(|e| format!("gRPC server: {e}"))
+        });
+        tracing::info!(%http, grpc = %grpc_addr, "serving");
+        Ok(Self {
+            http,
+            grpc: grpc_addr,
+            shutdown,
+            tasks,
+            platform,
+        })
+    }
+
+    /// Asks the server to stop.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token cancelled when the server stops (cancel it to stop the server).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server stopped (after [`shutdown`](Self::shutdown), a signal, or a
+    /// listener failing), then stops the platform.
+    pub async fn wait(mut self) -> Result<(), String> {
+        let mut result = Ok(());
+        while let Some(done) = self.tasks.join_next().await {
+            // One part ending stops the others.
+            self.shutdown.cancel();
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(e) => result = Err(format!("server task: {e}")),
+            }
+        }
+        self.platform.stop().await;
+        result
+    }
+}

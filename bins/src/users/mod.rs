@@ -1,0 +1,3 @@
+//! The user service's server side.
+
+pub mod http;

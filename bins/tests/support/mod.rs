@@ -1,0 +1,312 @@
+//! Starts the real user and activity servers (in this process, on free ports) over
+//! SQLite or a fresh MariaDB database, sharing one in-memory broker the tests watch.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bins::config::{BrokerSettings, Settings};
+use bins::server::broker::Broker;
+use bins::server::services::{activity_server, user_server};
+use bins::server::Running;
+use mq::backend::memory::MemoryBroker;
+use mq::{Message, Subscriber, Subscription};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Db {
+    Sqlite,
+    MariaDb,
+}
+
+/// The MariaDB server (`DATABASE_URL_MYSQL`, default the local one); each test gets
+/// its own database on it.
+pub(crate) fn mysql_base() -> String {
+    std::env::var("DATABASE_URL_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub(crate) const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// Both servers, their broker and an HTTP client.
+pub(crate) struct Env {
+    pub(crate) users: Running,
+    pub(crate) activities: Running,
+    pub(crate) broker: MemoryBroker,
+    pub(crate) client: reqwest::Client,
+    pub(crate) settings: Settings,
+    db: Db,
+    mysql_db: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// An HTTP answer: status and JSON body (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+}
+
+impl Answer {
+    /// The error code of an error answer.
+    pub(crate) fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Env {
+    pub(crate) async fn start(db: Db) -> anyhow::Result<Self> {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub(crate) async fn start_with(db: Db, tweak: impl Fn(&mut Settings)) -> anyhow::Result<Self> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir()?;
+        let (url, mysql_db) = match db {
+            Db::Sqlite => (
+                format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+                None,
+            ),
+            Db::MariaDb => {
+                let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+                admin(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")).await?;
+                (format!("{}/{name}", mysql_base()), Some(name))
+            }
+        };
+        let mut settings = Settings::default();
+        settings.http.listen = "127.0.0.1:0".parse()?;
+        settings.grpc.listen = "127.0.0.1:0".parse()?;
+        settings.database.url = url;
+        settings.broker = BrokerSettings::Memory;
+        settings.auth.jwt_secret = Some(SECRET.into());
+        tweak(&mut settings);
+        let broker = MemoryBroker::default();
+        let shared = Broker {
+            publisher: std::sync::Arc::new(broker.clone()),
+            subscriber: std::sync::Arc::new(broker.clone()),
+            kind: "memory",
+        };
+        let users = user_server(settings.clone(), shared.clone()).await?;
+        let activities = activity_server(settings.clone(), shared).await?;
+        Ok(Self {
+            users,
+            activities,
+            broker,
+            client: reqwest::Client::new(),
+            settings,
+            db,
+            mysql_db,
+            _dir: dir,
+        })
+    }
+
+    /// Stops both servers and drops the test's MariaDB database.
+    pub(crate) async fn finish(self) -> anyhow::Result<()> {
+        self.users.shutdown();
+        self.activities.shutdown();
+        self.users.wait().await.map_err(anyhow::Error::msg)?;
+        self.activities.wait().await.map_err(anyhow::Error::msg)?;
+        if let Some(name) = self.mysql_db {
+            admin(&format!("DROP DATABASE {name}")).await?;
+        }
+        Ok(())
+    }
+
+    fn base(&self, path: &str) -> String {
+        let server = if path.starts_with("/api/v1/users") {
+            &self.users
+        } else {
+            &self.activities
+        };
+        format!("http://{}{path}", server.http)
+    }
+
+    /// Sends `body` (JSON) with an optional token; returns status and JSON body.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self.client.request(method, self.base(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await?).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub(crate) async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .client
+            .request(method, self.base(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await?).await
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Answer> {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Answer> {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers and logs in `username`; returns (user_id, token).
+    pub(crate) async fn user(&self, username: &str) -> anyhow::Result<(String, String)> {
+        let reg = self
+            .post(
+                "/api/v1/users/register",
+                None,
+                json!({"username": username, "password": "correct horse 1"}),
+            )
+            .await?;
+        anyhow::ensure!(reg.status == StatusCode::CREATED, "register {username}: {reg:?}");
+        let login = self
+            .post(
+                "/api/v1/users/login",
+                None,
+                json!({"username": username, "password": "correct horse 1"}),
+            )
+            .await?;
+        anyhow::ensure!(login.status == StatusCode::OK, "login {username}: {login:?}");
+        Ok((
+            login.body["user_id"].as_str().context("user_id")?.to_owned(),
+            login.body["token"].as_str().context("token")?.to_owned(),
+        ))
+    }
+
+    /// Creates an activity starting in a day; returns its JSON.
+    pub(crate) async fn activity(
+        &self,
+        token: &str,
+        title: &str,
+        capacity: u32,
+        requires_approval: bool,
+    ) -> anyhow::Result<Value> {
+        let starts_at = time_in(Duration::from_secs(86_400));
+        let created = self
+            .post(
+                "/api/v1/activities",
+                Some(token),
+                json!({
+                    "title": title,
+                    "description": "bring water",
+                    "location": "the hill",
+                    "starts_at": starts_at,
+                    "capacity": capacity,
+                    "requires_approval": requires_approval,
+                }),
+            )
+            .await?;
+        anyhow::ensure!(created.status == StatusCode::CREATED, "create: {created:?}");
+        Ok(created.body)
+    }
+
+    /// Subscribes to `topic` (before the actions whose events the test expects).
+    pub(crate) async fn watch(&self, topic: &str) -> anyhow::Result<Watch> {
+        let group = format!("test-{}", uuid::Uuid::now_v7().simple());
+        Ok(Watch(self.broker.subscribe(topic, &group).await?))
+    }
+
+    pub(crate) fn db(&self) -> Db {
+        self.db
+    }
+}
+
+/// A subscription the test reads events from.
+pub(crate) struct Watch(Box<dyn Subscription>);
+
+impl Watch {
+    /// The next `n` events (JSON payloads with their keys), or an error after 10 s.
+    pub(crate) async fn next(&mut self, n: usize) -> anyhow::Result<Vec<(String, Value)>> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let batch = tokio::time::timeout(Duration::from_secs(10), self.0.next_batch(n))
+                .await
+                .with_context(|| format!("waited 10 s for event {} of {n}", got.len() + 1))??
+                .context("subscription ended")?;
+            for d in batch.deliveries {
+                let msg: &Message = d.message();
+                got.push((
+                    msg.key().unwrap_or_default().to_owned(),
+                    serde_json::from_slice(msg.payload())?,
+                ));
+                d.ack();
+            }
+        }
+        Ok(got)
+    }
+
+    /// Fails if an event arrives within `quiet`.
+    pub(crate) async fn none_within(&mut self, quiet: Duration) -> anyhow::Result<()> {
+        match tokio::time::timeout(quiet, self.0.next_batch(10)).await {
+            Err(_) => Ok(()),
+            Ok(Ok(Some(batch))) => anyhow::bail!(
+                "unexpected event: {:?}",
+                batch
+                    .deliveries
+                    .iter()
+                    .map(|d| String::from_utf8_lossy(d.message().payload()).into_owned())
+                    .collect::<Vec<_>>()
+            ),
+            Ok(other) => anyhow::bail!("subscription: {other:?}"),
+        }
+    }
+}
+
+/// RFC 3339 time `after` from now.
+pub(crate) fn time_in(after: Duration) -> String {
+    domain::Timestamp::now().plus(after).to_rfc3339()
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok(Answer { status, body })
+}
+
+async fn admin(sql: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::MySqlConnection::connect(&mysql_base()).await?;
+    sqlx::query(sql).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Runs `body` on SQLite and on MariaDB.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> anyhow::Result<()> {
+                $body(super::support::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mariadb() -> anyhow::Result<()> {
+                $body(super::support::Db::MariaDb).await
+            }
+        }
+    };
+}
