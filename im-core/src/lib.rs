@@ -1,0 +1,47 @@
+//! `im-core`: a real-time engine for chat and live updates.
+//!
+//! It knows groups, members, sequence numbers and connections — nothing about what the
+//! groups are for. WebSocket sessions run on tokio-tungstenite over any async stream.
+//!
+//! - [`Engine`]: accepts connections, authenticates them through your [`Authenticator`],
+//!   and serves the JSON frame protocol ([`protocol`], `PROTOCOL.md`).
+//! - [`ConnectionManager`]: user -> sessions (devices), sharded; kick one or all.
+//! - [`sequencer::Sequencer`]: per-group seq 1, 2, 3, ... with dedup of client retries,
+//!   persisted (through [`store::MessageStore`]) before fan-out.
+//! - [`fanout`]: pushes into per-session queues ([`Outbound`]) bounded by bytes; a slow
+//!   reader is disconnected, nobody else waits.
+//! - [`store::InMemoryStore`], [`membership::InMemoryMembership`]: complete in-process
+//!   implementations of the storage and membership traits.
+//! - [`metrics`]: metric names recorded through the `metrics` facade.
+//!
+//! See [`Engine`] for a complete server.
+
+mod auth;
+mod close;
+mod config;
+mod conn_manager;
+mod engine;
+mod error;
+pub mod fanout;
+mod ids;
+pub mod membership;
+mod message;
+pub mod metrics;
+mod outbound;
+pub mod protocol;
+pub mod sequencer;
+mod session;
+pub mod store;
+mod sync;
+
+pub use auth::{AuthError, Authenticator};
+pub use close::CloseReason;
+pub use config::{EngineConfig, RateLimit};
+pub use conn_manager::{ConnectionManager, SessionHandle};
+pub use engine::Engine;
+pub use error::EngineError;
+pub use ids::{ClientMsgId, GroupId, Seq, SessionId, UserId};
+pub use message::{Notification, StoredMessage};
+pub use outbound::{Drained, OutFrame, Outbound, PushError};
+pub use session::SessionError;
+pub use sync::SyncPage;

@@ -1,0 +1,103 @@
+//! Message storage: the `MessageStore` trait and the in-memory implementation.
+
+mod memory;
+
+use async_trait::async_trait;
+
+use crate::ids::{GroupId, Seq, UserId};
+use crate::message::StoredMessage;
+
+pub use memory::InMemoryStore;
+
+/// What [`MessageStore::append`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The message was new and is now stored with the given seq.
+    Stored(StoredMessage),
+    /// A message with the same (group, sender, client_msg_id) was already stored: this is it,
+    /// with its original seq. Nothing was written.
+    Duplicate(StoredMessage),
+}
+
+impl Appended {
+    /// The stored message, new or original.
+    pub fn message(&self) -> &StoredMessage {
+        match self {
+            Appended::Stored(m) | Appended::Duplicate(m) => m,
+        }
+    }
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The (group, seq) is already taken by a different message: another writer got there
+    /// first. The sequencer reloads the latest seq and retries.
+    #[error("seq {seq} of group {group} is already taken")]
+    SeqConflict {
+        /// The group.
+        group: GroupId,
+        /// The seq that was taken.
+        seq: Seq,
+    },
+    /// The backend failed (connection lost, timeout, ...). Whether the write happened is
+    /// unknown; the sequencer reloads its state from the store before the next append.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where messages, read positions and delivery positions live.
+///
+/// Implementations must enforce two unique keys: (group, seq), answered with
+/// [`StoreError::SeqConflict`], and (group, sender, client_msg_id), answered with
+/// [`Appended::Duplicate`] carrying the original message. The dedup check comes first.
+/// The store is the source of truth for the latest seq: the sequencer loads it after a
+/// restart and never reuses a number.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Stores `message` (its seq already assigned), atomically checking both unique keys.
+    async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError>;
+
+    /// Messages of `group` with seq greater than `after_seq`, in seq order, at most `limit`.
+    async fn messages_after(
+        &self,
+        group: &GroupId,
+        after_seq: Seq,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// The highest stored seq of `group` (0 when it has no message).
+    async fn latest_seq(&self, group: &GroupId) -> Result<Seq, StoreError>;
+
+    /// Moves `user`'s read position in `group` forward to `seq` (never backwards);
+    /// returns the position now stored.
+    async fn set_read_position(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+        seq: Seq,
+    ) -> Result<Seq, StoreError>;
+
+    /// `user`'s read position in `group` (0 when never set).
+    async fn read_position(&self, group: &GroupId, user: &UserId) -> Result<Seq, StoreError>;
+
+    /// Moves `user`'s delivered (acknowledged) position in `group` forward to `seq`;
+    /// returns the position now stored.
+    async fn set_delivered_position(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+        seq: Seq,
+    ) -> Result<Seq, StoreError>;
+
+    /// `user`'s delivered position in `group` (0 when never set).
+    async fn delivered_position(&self, group: &GroupId, user: &UserId) -> Result<Seq, StoreError>;
+
+    /// Messages in `group` after `user`'s read position. Seqs are contiguous, so the
+    /// default is `latest_seq - read_position`.
+    async fn unread_count(&self, group: &GroupId, user: &UserId) -> Result<u64, StoreError> {
+        let latest = self.latest_seq(group).await?;
+        let read = self.read_position(group, user).await?;
+        Ok(latest.saturating_sub(read))
+    }
+}
