@@ -12,8 +12,19 @@ use crate::types::{
     Username,
 };
 
+/// A text column. sqlx 0.8's `Any` driver reports MySQL `TEXT` columns as `BLOB`
+/// (transact-rs/sqlx#3390, fixed only in a later, breaking release), so a column that
+/// does not decode as text is read as bytes and checked to be UTF-8.
 fn text(row: &AnyRow, col: &str) -> Result<String, DomainError> {
-    row.try_get::<String, _>(col).map_err(db_err)
+    match row.try_get::<String, _>(col) {
+        Ok(s) => Ok(s),
+        Err(sqlx::Error::ColumnDecode { .. }) => {
+            let bytes = row.try_get::<Vec<u8>, _>(col).map_err(db_err)?;
+            String::from_utf8(bytes)
+                .map_err(|_| DomainError::internal(format!("stored {col} is not UTF-8")))
+        }
+        Err(e) => Err(db_err(e)),
+    }
 }
 
 fn int(row: &AnyRow, col: &str) -> Result<i64, DomainError> {

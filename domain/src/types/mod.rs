@@ -5,6 +5,7 @@
 //! [`crate::DomainError`].
 
 mod capacity;
+mod group_id;
 mod ids;
 mod password;
 mod text;
@@ -12,8 +13,9 @@ mod timestamp;
 mod username;
 
 pub use capacity::Capacity;
+pub use group_id::GroupId;
 pub use ids::{ActivityId, UserId};
 pub use password::Password;
-pub use text::{CancelReason, Description, GroupId, Location, Nickname, Title};
+pub use text::{CancelReason, Description, Location, Nickname, Title};
 pub use timestamp::Timestamp;
 pub use username::Username;

@@ -1,5 +1,5 @@
 //! Free-text values with length and character rules: [`Nickname`], [`Title`],
-//! [`Description`], [`Location`], [`CancelReason`] and [`GroupId`].
+//! [`Description`], [`Location`] and [`CancelReason`].
 //!
 //! All of them trim surrounding whitespace, count length in Unicode scalar values and
 //! refuse control characters (multi-line texts allow `\n`, `\r` and `\t`). Any script,
@@ -119,10 +119,6 @@ text_type!(
 text_type!(
     /// Why an activity was cancelled: 0-500 characters, may span lines.
     CancelReason, "reason", 0, 500, true
-);
-text_type!(
-    /// The id of an activity's group chat, assigned by the IM service: 1-64 characters.
-    GroupId, "group_id", 1, 64, false
 );
 
 #[cfg(test)]
