@@ -4,6 +4,10 @@
 //! `figment::Jail` gives each case its own working directory and environment, and runs
 //! the cases one at a time, so they do not see each other's variables.
 
+// Tests may panic on what they did not expect.
+// figment::Jail's closures return figment's (large) error type.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+
 use std::path::Path;
 
 use bins::config::{BrokerSettings, ConfigError, Settings};

@@ -1,6 +1,9 @@
 //! The gRPC services other services call, on SQLite and MariaDB: user profiles and token
 //! checks, activities, members and group ids, the health service, and bad arguments.
 
+// Tests may panic on what they did not expect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bins::grpc::pb::activity::activity_service_client::ActivityServiceClient;

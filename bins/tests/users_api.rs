@@ -1,5 +1,8 @@
 //! The user API over HTTP, on SQLite and MariaDB: the happy path and each error.
 
+// Tests may panic on what they did not expect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use reqwest::{Method, StatusCode};
