@@ -15,6 +15,19 @@ pub enum Service {
     Users,
     /// The activity server.
     Activities,
+    /// Everything in one process.
+    AllInOne,
+}
+
+impl Service {
+    /// How the binary calls itself.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Users => "user-server",
+            Self::Activities => "activity-server",
+            Self::AllInOne => "social-im (all-in-one)",
+        }
+    }
 }
 
 /// Runs `service` with the process's arguments and environment.
@@ -22,14 +35,24 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
     init_tracing();
     let config = config_path(std::env::args().skip(1))?;
     let settings = Settings::load(config.as_deref()).context("loading settings")?;
+    let database = crate::server::platform::redact(&settings.database.url);
+    let broker = match &settings.broker {
+        crate::config::BrokerSettings::Memory => "in-memory".to_owned(),
+        crate::config::BrokerSettings::Redis { url } => crate::server::platform::redact(url),
+        crate::config::BrokerSettings::Kafka { brokers } => format!("kafka {brokers}"),
+    };
     let server = match service {
         Service::Users => services::start_user_server(settings).await,
         Service::Activities => services::start_activity_server(settings).await,
+        Service::AllInOne => services::start_all_in_one(settings).await,
     }
     .context("starting")?;
     println!(
-        "{service:?} server: HTTP on http://{}  gRPC on {}",
-        server.http, server.grpc
+        "{}: HTTP on http://{}  gRPC on {}  (database {database}, broker {broker}; \
+         GET /healthz, /metrics; API under /api/v1)",
+        service.name(),
+        server.http,
+        server.grpc
     );
     serve::cancel_on_signal(server.shutdown_token());
     server.wait().await.map_err(anyhow::Error::msg)
@@ -56,5 +79,10 @@ fn config_path(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    // Logs go to stderr, so stdout carries only the line saying where the server listens.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

@@ -250,3 +250,27 @@ on_both_databases!(
     bad_input_sqlite_and_mariadb,
     super::bad_input_changes_nothing
 );
+
+/// A request that outlives `http.request_timeout_ms` gets 503 `timeout` as JSON, and
+/// its work is abandoned: the registration it was hashing a password for never happens.
+async fn slow_requests_time_out(db: Db) -> anyhow::Result<()> {
+    let env = Env::start_with(db, |s| s.http.request_timeout_ms = 1).await?;
+    let mut registered = env.watch("user.registered").await?;
+    let slow = env
+        .post(
+            "/api/v1/users/register",
+            None,
+            json!({"username": "slowpoke", "password": "hashing takes a while"}),
+        )
+        .await?;
+    assert_eq!(
+        (slow.status, slow.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+        "{slow:?}"
+    );
+    registered
+        .none_within(std::time::Duration::from_millis(300))
+        .await?;
+    env.finish().await
+}
+on_both_databases!(timeout_sqlite_and_mariadb, super::slow_requests_time_out);

@@ -240,13 +240,11 @@ async fn redis_consumer_killed_mid_stream_loses_nothing() -> anyhow::Result<()> 
     killed_consumer_loses_nothing("redis").await
 }
 
-/// Needs a broker that evicts a member whose session timed out. tansu 0.6 (the broker
-/// scripts/test.sh starts) never does: the group stays assigned to the dead member and
-/// the replacement gets an empty assignment forever. Run it against Kafka or Redpanda:
-/// `MQ_TEST_KAFKA_BROKERS=host:9092 cargo test -p mq --all-features --test crash_recovery -- --ignored kafka`.
+/// The replacement joins while the dead member's session (6 s) is still open; the
+/// broker evicts the dead member once its session times out and hands its partitions,
+/// from their last committed offsets, to the replacement.
 #[cfg(feature = "kafka")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 does not evict crashed group members; needs Kafka or Redpanda"]
 async fn kafka_consumer_killed_mid_stream_loses_nothing() -> anyhow::Result<()> {
     killed_consumer_loses_nothing("kafka").await
 }

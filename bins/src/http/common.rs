@@ -28,6 +28,8 @@ pub struct HttpLimits {
 
 /// Adds the shared routes and layers to `routes`.
 pub fn finish(routes: Router, limits: HttpLimits) -> Router {
+    // Installed now, so that requests before the first scrape are counted.
+    let _ = prometheus();
     routes
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -39,6 +41,7 @@ pub fn finish(routes: Router, limits: HttpLimits) -> Router {
         ))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(super::metrics::record))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -4,6 +4,7 @@ pub mod common;
 pub mod error;
 pub mod extract;
 pub mod fallback;
+pub mod metrics;
 
 pub use common::{finish, HttpLimits};
 pub use error::ApiError;

@@ -1,8 +1,11 @@
-//! The user and activity servers, each started from settings.
+//! The servers, each started from settings: the user server, the activity server, and
+//! the all-in-one server that serves both from one process on one port.
 
 use std::sync::Arc;
 
+use axum::Router;
 use domain::service::{ActivityService, UserService};
+use tonic::service::Routes;
 
 use super::broker::Broker;
 use super::platform::{Platform, StartError};
@@ -10,8 +13,39 @@ use super::running::Running;
 use crate::activities::http::{self as activity_http, ActivityState};
 use crate::config::Settings;
 use crate::grpc::activity::ActivityGrpc;
+use crate::grpc::pb::activity::activity_service_server::ActivityServiceServer;
+use crate::grpc::pb::user::user_service_server::UserServiceServer;
 use crate::grpc::user::UserGrpc;
 use crate::users::http::{self as user_http, UserState};
+
+/// One service's HTTP routes and gRPC service, on a platform.
+struct Parts<G> {
+    http: Router,
+    grpc: G,
+}
+
+fn user_parts(platform: &Platform) -> Parts<UserServiceServer<UserGrpc>> {
+    let users = Arc::new(UserService::new(
+        platform.store.clone(),
+        platform.tokens.clone(),
+    ));
+    let http = user_http::routes(UserState {
+        users: Arc::clone(&users),
+        tokens: platform.tokens.clone(),
+    });
+    let grpc = UserGrpc::server(users, platform.tokens.clone());
+    Parts { http, grpc }
+}
+
+fn activity_parts(platform: &Platform) -> Parts<ActivityServiceServer<ActivityGrpc>> {
+    let activities = Arc::new(ActivityService::new(platform.store.clone()));
+    let http = activity_http::routes(ActivityState {
+        activities: Arc::clone(&activities),
+        tokens: platform.tokens.clone(),
+    });
+    let grpc = ActivityGrpc::server(activities);
+    Parts { http, grpc }
+}
 
 /// Starts the user server: `/api/v1/users/...` over HTTP, `UserService` over gRPC.
 pub async fn start_user_server(settings: Settings) -> Result<Running, StartError> {
@@ -22,16 +56,8 @@ pub async fn start_user_server(settings: Settings) -> Result<Running, StartError
 /// The user server on a given broker.
 pub async fn user_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
-    let users = Arc::new(UserService::new(
-        platform.store.clone(),
-        platform.tokens.clone(),
-    ));
-    let routes = user_http::routes(UserState {
-        users: Arc::clone(&users),
-        tokens: platform.tokens.clone(),
-    });
-    let grpc = tonic::service::Routes::new(UserGrpc::server(users, platform.tokens.clone()));
-    Running::serve(platform, routes, grpc).await
+    let parts = user_parts(&platform);
+    Running::serve(platform, parts.http, Routes::new(parts.grpc)).await
 }
 
 /// Starts the activity server: `/api/v1/activities/...` over HTTP, `ActivityService`
@@ -44,11 +70,24 @@ pub async fn start_activity_server(settings: Settings) -> Result<Running, StartE
 /// The activity server on a given broker.
 pub async fn activity_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
-    let activities = Arc::new(ActivityService::new(platform.store.clone()));
-    let routes = activity_http::routes(ActivityState {
-        activities: Arc::clone(&activities),
-        tokens: platform.tokens.clone(),
-    });
-    let grpc = tonic::service::Routes::new(ActivityGrpc::server(activities));
-    Running::serve(platform, routes, grpc).await
+    let parts = activity_parts(&platform);
+    Running::serve(platform, parts.http, Routes::new(parts.grpc)).await
+}
+
+/// Starts everything in one process: every HTTP path on one port and every gRPC
+/// service on another, over one database, one broker and one outbox forwarder. With
+/// zero configuration that is a SQLite file and the in-memory broker.
+pub async fn start_all_in_one(settings: Settings) -> Result<Running, StartError> {
+    let broker = Broker::connect(&settings.broker).await?;
+    all_in_one(settings, broker).await
+}
+
+/// The all-in-one server on a given broker.
+pub async fn all_in_one(settings: Settings, broker: Broker) -> Result<Running, StartError> {
+    let platform = Platform::start_with(settings, broker).await?;
+    let users = user_parts(&platform);
+    let activities = activity_parts(&platform);
+    let http = users.http.merge(activities.http);
+    let grpc = Routes::new(users.grpc).add_service(activities.grpc);
+    Running::serve(platform, http, grpc).await
 }

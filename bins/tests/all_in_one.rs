@@ -1,0 +1,181 @@
+//! The all-in-one binary as a user runs it: zero configuration (only the listen
+//! addresses moved to free ports), every HTTP path on one base URL, a graceful stop on
+//! SIGTERM, and data (and login tokens) surviving a restart.
+
+// Tests may panic on what they did not expect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The running binary and its base URL.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+/// Starts `social-im` in `dir` with no settings but free ports; waits for the line
+/// saying where it listens.
+async fn start(dir: &Path) -> anyhow::Result<Server> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_social-im"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SOCIAL_IM_HTTP__LISTEN", "127.0.0.1:0")
+        .env("SOCIAL_IM_GRPC__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("no start line within 30 s")??
+        .context("the server exited before it listened")?;
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("no URL in {line:?}"))?
+        .to_owned();
+    assert!(line.contains("sqlite://social-im.db"), "{line}");
+    assert!(line.contains("in-memory"), "{line}");
+    Ok(Server { child, base })
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// SIGTERM, then the exit status.
+    async fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("no pid")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(sent.success(), "kill -TERM failed");
+        Ok(
+            tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+                .await
+                .context("still running 30 s after SIGTERM")??,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_serves_everything_on_one_port_and_keeps_data_across_a_restart(
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let dir = tempfile::tempdir()?;
+    let server = start(dir.path()).await?;
+
+    let (status, health) = server.call(Method::GET, "/healthz", None, None).await?;
+    assert_eq!((status, &health["status"]), (StatusCode::OK, &json!("ok")));
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/users/register",
+            None,
+            Some(json!({"username": "ada", "password": "analytical engine"})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, login) = server
+        .call(
+            Method::POST,
+            "/api/v1/users/login",
+            None,
+            Some(json!({"username": "ada", "password": "analytical engine"})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let starts_at = domain::Timestamp::now()
+        .plus(Duration::from_secs(86_400))
+        .to_rfc3339();
+    let (status, made) = server
+        .call(
+            Method::POST,
+            "/api/v1/activities",
+            Some(&token),
+            Some(json!({"title": "Chess", "location": "Library", "starts_at": starts_at, "capacity": 4})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["activity_id"].as_str().unwrap().to_owned();
+    let (status, metrics) = server.call(Method::GET, "/metrics", None, None).await?;
+    assert_eq!(status, StatusCode::OK, "{metrics}");
+    let metrics = metrics.as_str().unwrap_or_default();
+    assert!(
+        metrics.contains(
+            r#"http_requests_total{method="POST",route="/api/v1/activities",status="201"} 1"#
+        ),
+        "{metrics}"
+    );
+
+    let exit = server.stop().await?;
+    assert!(exit.success(), "graceful stop: {exit:?}");
+    assert!(
+        dir.path().join("social-im.db").exists(),
+        "the SQLite file is in the working directory"
+    );
+
+    // Same directory, same zero configuration: the data and the token are still good.
+    let server = start(dir.path()).await?;
+    let (status, me) = server
+        .call(Method::GET, "/api/v1/users/me", Some(&token), None)
+        .await?;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the generated secret was kept: {me}"
+    );
+    assert_eq!(me["username"], "ada");
+    let (status, got) = server
+        .call(Method::GET, &format!("/api/v1/activities/{id}"), None, None)
+        .await?;
+    assert_eq!((status, &got["title"]), (StatusCode::OK, &json!("Chess")));
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/users/register",
+            None,
+            Some(json!({"username": "ADA", "password": "another pass 1"})),
+        )
+        .await?;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the user survived the restart"
+    );
+    assert!(server.stop().await?.success());
+    Ok(())
+}
