@@ -3,6 +3,8 @@
 # exports where they are. A variable that is already set is trusted as it is.
 #   MQ_TEST_REDIS_URL      Redis (default: the local server on 6379, started if down)
 #   MQ_TEST_KAFKA_BROKERS  a Kafka-protocol broker (default: a tansu broker started here)
+#   DATABASE_URL_MYSQL     MariaDB/MySQL, without a database part (default: the local
+#                          server on 3306 as root, started if down)
 # Whatever this script starts is stopped by `services_stop` (test.sh traps EXIT).
 
 SERVICES_DIR="$(mktemp -d "${TMPDIR:-/tmp}/social-im-services.XXXXXX")"
@@ -32,6 +34,21 @@ services_start_redis() {
     wait_for_port 127.0.0.1 6379 20
   fi
   export MQ_TEST_REDIS_URL="redis://127.0.0.1:6379"
+}
+
+services_start_mysql() {
+  if [ -n "${DATABASE_URL_MYSQL:-}" ]; then return; fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    if [ -x /usr/sbin/mariadbd ]; then
+      echo "starting mariadbd on 3306"
+      start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+      wait_for_port 127.0.0.1 3306 60
+    else
+      echo "no MySQL/MariaDB on 127.0.0.1:3306 and no /usr/sbin/mariadbd: set DATABASE_URL_MYSQL" >&2
+      return 1
+    fi
+  fi
+  export DATABASE_URL_MYSQL="mysql://root@127.0.0.1:3306"
 }
 
 services_start_kafka() {

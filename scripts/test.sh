@@ -8,13 +8,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/social-im-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# Real servers: Redis and a Kafka-protocol broker (see scripts/services.sh).
+# Real servers: Redis, MariaDB and a Kafka-protocol broker (see scripts/services.sh).
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 trap services_stop EXIT
 services_start_redis
+services_start_mysql
 services_start_kafka
-echo "redis: $MQ_TEST_REDIS_URL  kafka: $MQ_TEST_KAFKA_BROKERS"
+echo "redis: $MQ_TEST_REDIS_URL  kafka: $MQ_TEST_KAFKA_BROKERS  mysql: $DATABASE_URL_MYSQL"
 
 echo "== fmt"
 cargo fmt --all -- --check
