@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use futures_util::{SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use im_core::membership::InMemoryMembership;
 use im_core::protocol::ClientFrame;
 use im_core::store::InMemoryStore;

@@ -1,7 +1,7 @@
 //! The auth phase: the first successful frame must be `auth`, within the deadline.
 
-use futures_util::stream::SplitStream;
-use futures_util::StreamExt;
+use futures::stream::SplitStream;
+use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;

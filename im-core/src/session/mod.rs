@@ -14,7 +14,7 @@ mod writer;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;

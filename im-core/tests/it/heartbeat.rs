@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures::SinkExt;
 use im_core::protocol::ClientFrame;
 use im_core::CloseReason;
 use tokio::time::Instant;

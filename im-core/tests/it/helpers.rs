@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
 use im_core::membership::InMemoryMembership;
 use im_core::protocol::{ClientFrame, ErrorCode, MessageBody, ServerFrame};
 use im_core::store::InMemoryStore;
