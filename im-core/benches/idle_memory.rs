@@ -146,7 +146,9 @@ async fn child(addr: String, n: usize) -> anyhow::Result<()> {
             let url = url.clone();
             handshakes.spawn(async move {
                 let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-                let auth = ClientFrame::Auth { token: format!("user{i}") };
+                let auth = ClientFrame::Auth {
+                    token: format!("user{i}"),
+                };
                 ws.send(Message::Text(auth.to_json().into())).await?;
                 match ws.next().await {
                     Some(Ok(Message::Text(t))) if t.as_str().contains("auth_ok") => Ok(ws),

@@ -12,8 +12,8 @@ use crate::helpers::{test_config, TestServer};
 
 fn fast_heartbeat() -> im_core::EngineConfig {
     let mut config = test_config();
-    config.ping_interval = Duration::from_millis(100);
-    config.idle_timeout = Duration::from_millis(400);
+    config.connection.ping_interval = Duration::from_millis(100);
+    config.connection.idle_timeout = Duration::from_millis(400);
     config
 }
 

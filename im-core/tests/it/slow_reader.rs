@@ -13,7 +13,7 @@ use crate::helpers::{test_config, tiny_buffer_connect, TestServer};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reader_is_cut_off_while_others_keep_their_latency() {
     let mut config = test_config();
-    config.outbound_limit_bytes = 256 * 1024;
+    config.connection.outbound_limit_bytes = 256 * 1024;
     let server = TestServer::start(config).await;
     server.join("g", &["sender", "fast", "slow"]);
 
