@@ -16,82 +16,229 @@ async fn bad_input_changes_nothing(db: Db) -> anyhow::Result<()> {
 
     let bodies: Vec<(serde_json::Value, StatusCode, &str)> = vec![
         // Wrong types.
-        (json!({"title": 5, "starts_at": future, "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (json!({"title": "x", "starts_at": future, "capacity": "three"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (json!({"title": "x", "starts_at": "tomorrow", "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (json!({"title": "x", "starts_at": future, "capacity": 3, "requires_approval": "yes"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (
+            json!({"title": 5, "starts_at": future, "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"title": "x", "starts_at": future, "capacity": "three"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"title": "x", "starts_at": "tomorrow", "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"title": "x", "starts_at": future, "capacity": 3, "requires_approval": "yes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
         // Missing fields, unknown fields, not an object.
-        (json!({"starts_at": future, "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (json!({"title": "x", "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (json!({"title": "x", "starts_at": future, "capacity": 3, "organiser_id": "me"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (json!([1, 2, 3]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (
+            json!({"starts_at": future, "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"title": "x", "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"title": "x", "starts_at": future, "capacity": 3, "organiser_id": "me"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!([1, 2, 3]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
         // Values out of range.
-        (json!({"title": "", "starts_at": future, "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"title": "   ", "starts_at": future, "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"title": "x".repeat(101), "starts_at": future, "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"title": "bell\u{7}", "starts_at": future, "capacity": 3}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"title": "x", "starts_at": future, "capacity": 0}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"title": "x", "starts_at": future, "capacity": -5}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"title": "x", "starts_at": future, "capacity": 1_000_000_000_000i64}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (
+            json!({"title": "", "starts_at": future, "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"title": "   ", "starts_at": future, "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"title": "x".repeat(101), "starts_at": future, "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"title": "bell\u{7}", "starts_at": future, "capacity": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"title": "x", "starts_at": future, "capacity": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"title": "x", "starts_at": future, "capacity": -5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"title": "x", "starts_at": future, "capacity": 1_000_000_000_000i64}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
     ];
     for (body, status, code) in bodies {
-        let answer = env.post("/api/v1/activities", Some(&token), body.clone()).await?;
-        assert_eq!((answer.status, answer.code()), (status, code), "{body}: {answer:?}");
+        let answer = env
+            .post("/api/v1/activities", Some(&token), body.clone())
+            .await?;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{body}: {answer:?}"
+        );
         assert!(answer.body["error"]["message"].is_string(), "{answer:?}");
     }
 
     // Malformed JSON, wrong content type, a huge body.
     let malformed = env
-        .raw(Method::POST, "/api/v1/activities", Some(&token), "application/json", b"{\"title\": ".to_vec())
+        .raw(
+            Method::POST,
+            "/api/v1/activities",
+            Some(&token),
+            "application/json",
+            b"{\"title\": ".to_vec(),
+        )
         .await?;
-    assert_eq!((malformed.status, malformed.code()), (StatusCode::BAD_REQUEST, "malformed_json"));
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (StatusCode::BAD_REQUEST, "malformed_json")
+    );
     let not_json = env
-        .raw(Method::POST, "/api/v1/activities", Some(&token), "text/plain", b"title=x".to_vec())
+        .raw(
+            Method::POST,
+            "/api/v1/activities",
+            Some(&token),
+            "text/plain",
+            b"title=x".to_vec(),
+        )
         .await?;
-    assert_eq!((not_json.status, not_json.code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+    assert_eq!(
+        (not_json.status, not_json.code()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
     let huge = format!("{{\"title\": \"{}\"}}", "x".repeat(200 * 1024));
     let too_large = env
-        .raw(Method::POST, "/api/v1/activities", Some(&token), "application/json", huge.into_bytes())
+        .raw(
+            Method::POST,
+            "/api/v1/activities",
+            Some(&token),
+            "application/json",
+            huge.into_bytes(),
+        )
         .await?;
-    assert_eq!((too_large.status, too_large.code()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"), "{too_large:?}");
+    assert_eq!(
+        (too_large.status, too_large.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        "{too_large:?}"
+    );
     let huge_register = format!(
         "{{\"username\": \"big\", \"password\": \"{}\"}}",
         "p".repeat(1024 * 1024)
     );
     let too_large = env
-        .raw(Method::POST, "/api/v1/users/register", None, "application/json", huge_register.into_bytes())
+        .raw(
+            Method::POST,
+            "/api/v1/users/register",
+            None,
+            "application/json",
+            huge_register.into_bytes(),
+        )
         .await?;
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Unknown paths and methods, bad query parameters.
     let nowhere = env.get("/api/v1/nowhere", None).await?;
-    assert_eq!((nowhere.status, nowhere.code()), (StatusCode::NOT_FOUND, "not_found"));
-    let wrong_method = env.call(Method::PUT, "/api/v1/activities", Some(&token), None).await?;
-    assert_eq!((wrong_method.status, wrong_method.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert_eq!(
+        (nowhere.status, nowhere.code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let wrong_method = env
+        .call(Method::PUT, "/api/v1/activities", Some(&token), None)
+        .await?;
+    assert_eq!(
+        (wrong_method.status, wrong_method.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
     let bad_limit = env.get("/api/v1/activities?limit=abc", None).await?;
-    assert_eq!((bad_limit.status, bad_limit.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+    assert_eq!(
+        (bad_limit.status, bad_limit.code()),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
     let zero_limit = env.get("/api/v1/activities?limit=0", None).await?;
-    assert_eq!(zero_limit.status, StatusCode::UNPROCESSABLE_ENTITY, "{zero_limit:?}");
-    let bad_cursor = env.get("/api/v1/activities?cursor=%27%20OR%201%3D1", None).await?;
-    assert_eq!(bad_cursor.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad_cursor:?}");
+    assert_eq!(
+        zero_limit.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{zero_limit:?}"
+    );
+    let bad_cursor = env
+        .get("/api/v1/activities?cursor=%27%20OR%201%3D1", None)
+        .await?;
+    assert_eq!(
+        bad_cursor.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{bad_cursor:?}"
+    );
 
     // Register with bad bodies.
-    for body in [json!({"username": "dora"}), json!({"username": 7, "password": "long enough 1"}), json!({})] {
-        let answer = env.post("/api/v1/users/register", None, body.clone()).await?;
-        assert_eq!((answer.status, answer.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{body}");
+    for body in [
+        json!({"username": "dora"}),
+        json!({"username": 7, "password": "long enough 1"}),
+        json!({}),
+    ] {
+        let answer = env
+            .post("/api/v1/users/register", None, body.clone())
+            .await?;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            "{body}"
+        );
     }
 
     // Nothing was created and nothing announced.
     let list = env.get("/api/v1/activities", None).await?;
-    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(0), "{list:?}");
-    created.none_within(std::time::Duration::from_millis(300)).await?;
-    assert_eq!(registered.next(1).await?.len(), 1, "only the organiser registered");
-    registered.none_within(std::time::Duration::from_millis(300)).await?;
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{list:?}"
+    );
+    created
+        .none_within(std::time::Duration::from_millis(300))
+        .await?;
+    assert_eq!(
+        registered.next(1).await?.len(),
+        1,
+        "only the organiser registered"
+    );
+    registered
+        .none_within(std::time::Duration::from_millis(300))
+        .await?;
 
     // Unicode and SQL metacharacters are data, stored and returned verbatim.
     let tricky = "Robert'); DROP TABLE activities;-- 😀 \\ % _ \u{202e}";
     let made = env
-        .post("/api/v1/activities", Some(&token), json!({"title": tricky, "starts_at": future, "capacity": 3}))
+        .post(
+            "/api/v1/activities",
+            Some(&token),
+            json!({"title": tricky, "starts_at": future, "capacity": 3}),
+        )
         .await?;
     assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
     let id = made.body["activity_id"].as_str().unwrap();
@@ -99,4 +246,7 @@ async fn bad_input_changes_nothing(db: Db) -> anyhow::Result<()> {
     assert_eq!(read.body["title"], tricky);
     env.finish().await
 }
-on_both_databases!(bad_input_sqlite_and_mariadb, super::bad_input_changes_nothing);
+on_both_databases!(
+    bad_input_sqlite_and_mariadb,
+    super::bad_input_changes_nothing
+);

@@ -38,12 +38,19 @@ async fn happy_path(db: Db) -> anyhow::Result<()> {
     assert!(me.body.get("password_hash").is_none());
 
     let patched = env
-        .call(Method::PATCH, "/api/v1/users/me", Some(&token), Some(json!({"nickname": "Al"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({"nickname": "Al"})),
+        )
         .await?;
     assert_eq!(patched.status, StatusCode::OK, "{patched:?}");
     assert_eq!(patched.body["nickname"], "Al");
 
-    let other = env.get(&format!("/api/v1/users/{user_id}"), Some(&token)).await?;
+    let other = env
+        .get(&format!("/api/v1/users/{user_id}"), Some(&token))
+        .await?;
     assert_eq!(other.status, StatusCode::OK);
     assert_eq!(other.body["nickname"], "Al");
 
@@ -62,7 +69,11 @@ async fn errors(db: Db) -> anyhow::Result<()> {
 
     // Duplicate username, in another case.
     let dup = env
-        .post("/api/v1/users/register", None, json!({"username": "BOB", "password": "another pass 2"}))
+        .post(
+            "/api/v1/users/register",
+            None,
+            json!({"username": "BOB", "password": "another pass 2"}),
+        )
         .await?;
     assert_eq!(dup.status, StatusCode::CONFLICT, "{dup:?}");
     assert_eq!(dup.code(), "username_taken");
@@ -73,19 +84,35 @@ async fn errors(db: Db) -> anyhow::Result<()> {
         ("carol", "", "weak_password"),
         ("", "long enough 123", "invalid_username"),
         ("x", "long enough 123", "invalid_username"),
-        ("robert'); DROP TABLE users;--", "long enough 123", "invalid_username"),
+        (
+            "robert'); DROP TABLE users;--",
+            "long enough 123",
+            "invalid_username",
+        ),
     ] {
         let bad = env
-            .post("/api/v1/users/register", None, json!({"username": username, "password": password}))
+            .post(
+                "/api/v1/users/register",
+                None,
+                json!({"username": username, "password": password}),
+            )
             .await?;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{username:?}: {bad:?}");
+        assert_eq!(
+            bad.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{username:?}: {bad:?}"
+        );
         assert_eq!(bad.code(), code, "{username:?}");
     }
 
     // Wrong password and unknown user look the same.
     for (username, password) in [("bob", "wrong password 1"), ("nobody", "correct horse 1")] {
         let bad = env
-            .post("/api/v1/users/login", None, json!({"username": username, "password": password}))
+            .post(
+                "/api/v1/users/login",
+                None,
+                json!({"username": username, "password": password}),
+            )
             .await?;
         assert_eq!(bad.status, StatusCode::UNAUTHORIZED, "{bad:?}");
         assert_eq!(bad.code(), "invalid_credentials");

@@ -37,7 +37,10 @@ pub fn routes(state: ActivityState) -> Router {
         .route("/api/v1/activities", post(create).get(list))
         .route("/api/v1/activities/{id}", get(one).patch(update))
         .route("/api/v1/activities/{id}/cancel", post(cancel))
-        .route("/api/v1/activities/{id}/signups", post(sign_up).get(signups))
+        .route(
+            "/api/v1/activities/{id}/signups",
+            post(sign_up).get(signups),
+        )
         .route("/api/v1/activities/{id}/signups/me", delete(leave))
         .route(
             "/api/v1/activities/{id}/signups/{user_id}/approve",
@@ -182,7 +185,9 @@ async fn cancel(
     }
     .reason;
     let id = activity_id(&id)?;
-    Ok(Json(state.activities.cancel(&me, &id, &reason).await?.into()))
+    Ok(Json(
+        state.activities.cancel(&me, &id, &reason).await?.into(),
+    ))
 }
 
 async fn sign_up(

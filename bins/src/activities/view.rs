@@ -1,6 +1,8 @@
 //! How an activity and a sign-up look in HTTP answers.
 
-use domain::{Activity, ActivityId, ActivityStatus, GroupId, Signup, SignupStatus, Timestamp, UserId};
+use domain::{
+    Activity, ActivityId, ActivityStatus, GroupId, Signup, SignupStatus, Timestamp, UserId,
+};
 use serde::Serialize;
 
 /// An activity as clients see it.

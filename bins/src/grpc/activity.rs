@@ -37,7 +37,10 @@ fn to_pb(a: Activity) -> pb::Activity {
         requires_approval: a.requires_approval,
         status: a.status.as_str().to_owned(),
         member_count: a.member_count,
-        group_id: a.group_id.map(|g| g.as_str().to_owned()).unwrap_or_default(),
+        group_id: a
+            .group_id
+            .map(|g| g.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -71,7 +74,9 @@ impl activity_service_server::ActivityService for ActivityGrpc {
         user_ids.extend(
             signups
                 .into_iter()
-                .filter(|s| s.status == SignupStatus::Accepted && s.user_id != activity.organiser_id)
+                .filter(|s| {
+                    s.status == SignupStatus::Accepted && s.user_id != activity.organiser_id
+                })
                 .map(|s| s.user_id.to_string()),
         );
         Ok(Response::new(ListMembersResponse { user_ids }))

@@ -5,7 +5,12 @@ pub mod status;
 pub mod user;
 
 /// Code generated from `proto/*.proto` (tonic + prost, compiled with protox).
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all
+)]
 pub mod pb {
     /// `social_im.user.v1`.
     pub mod user {

@@ -11,7 +11,6 @@ use super::pb::user::{
 };
 use super::status::{invalid, to_status};
 
-
 /// The gRPC face of [`UserService`].
 #[derive(Clone, Debug)]
 pub struct UserGrpc {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::auth::TokenIssuer;
-use domain::Store;
 use domain::outbox::ForwarderHandle;
 use domain::OutboxForwarder;
+use domain::Store;
 use tokio_util::sync::CancellationToken;
 
 use super::broker::Broker;
@@ -83,8 +83,7 @@ impl Platform {
         )
         .map_err(StartError::Auth)?;
         let shutdown = CancellationToken::new();
-        let forwarder =
-            OutboxForwarder::new(store.clone(), Arc::clone(&broker.publisher)).spawn();
+        let forwarder = OutboxForwarder::new(store.clone(), Arc::clone(&broker.publisher)).spawn();
         tracing::info!(database = %redact(&settings.database.url), broker = broker.kind, "platform started");
         Ok(Self {
             settings,

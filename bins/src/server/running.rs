@@ -35,18 +35,20 @@ impl Running {
             body_limit: settings.http.body_limit,
             request_timeout: settings.request_timeout(),
         };
-        let (http_listener, http) = serve::bind(settings.http.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.http.listen,
-                source,
-            })?;
-        let (grpc_listener, grpc_addr) = serve::bind(settings.grpc.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.grpc.listen,
-                source,
-            })?;
+        let (http_listener, http) =
+            serve::bind(settings.http.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.http.listen,
+                    source,
+                })?;
+        let (grpc_listener, grpc_addr) =
+            serve::bind(settings.grpc.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.grpc.listen,
+                    source,
+                })?;
         let shutdown = platform.shutdown.clone();
         let mut tasks = JoinSet::new();
         let app = finish(routes, limits);

@@ -22,7 +22,10 @@ pub async fn start_user_server(settings: Settings) -> Result<Running, StartError
 /// The user server on a given broker.
 pub async fn user_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
-    let users = Arc::new(UserService::new(platform.store.clone(), platform.tokens.clone()));
+    let users = Arc::new(UserService::new(
+        platform.store.clone(),
+        platform.tokens.clone(),
+    ));
     let routes = user_http::routes(UserState {
         users: Arc::clone(&users),
         tokens: platform.tokens.clone(),

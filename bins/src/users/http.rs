@@ -126,6 +126,7 @@ async fn user(
     _caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Profile>, ApiError> {
-    let id = UserId::parse(&id).map_err(|_| ApiError::from(domain::DomainError::not_found("user")))?;
+    let id =
+        UserId::parse(&id).map_err(|_| ApiError::from(domain::DomainError::not_found("user")))?;
     Ok(Json(state.users.profile(&id).await?))
 }

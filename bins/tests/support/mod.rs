@@ -167,7 +167,12 @@ impl Env {
         self.call(Method::GET, path, token, None).await
     }
 
-    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Answer> {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<Answer> {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
@@ -180,7 +185,10 @@ impl Env {
                 json!({"username": username, "password": "correct horse 1"}),
             )
             .await?;
-        anyhow::ensure!(reg.status == StatusCode::CREATED, "register {username}: {reg:?}");
+        anyhow::ensure!(
+            reg.status == StatusCode::CREATED,
+            "register {username}: {reg:?}"
+        );
         let login = self
             .post(
                 "/api/v1/users/login",
@@ -188,9 +196,15 @@ impl Env {
                 json!({"username": username, "password": "correct horse 1"}),
             )
             .await?;
-        anyhow::ensure!(login.status == StatusCode::OK, "login {username}: {login:?}");
+        anyhow::ensure!(
+            login.status == StatusCode::OK,
+            "login {username}: {login:?}"
+        );
         Ok((
-            login.body["user_id"].as_str().context("user_id")?.to_owned(),
+            login.body["user_id"]
+                .as_str()
+                .context("user_id")?
+                .to_owned(),
             login.body["token"].as_str().context("token")?.to_owned(),
         ))
     }

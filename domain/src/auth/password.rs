@@ -93,7 +93,8 @@ impl PasswordHasher {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         tokio::task::spawn_blocking(move || {
-            let salt = SaltString::encode_b64(&salt).map_err(|e| DomainError::internal(e.to_string()))?;
+            let salt =
+                SaltString::encode_b64(&salt).map_err(|e| DomainError::internal(e.to_string()))?;
             argon2
                 .hash_password(password.expose().as_bytes(), &salt)
                 .map(|h| h.to_string())
@@ -117,9 +118,7 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || {
             let parsed =
                 PasswordHash::new(&hash).map_err(|e| DomainError::internal(e.to_string()))?;
-            Ok(argon2
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok())
+            Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .map_err(|e| DomainError::Internal(e.into()))?

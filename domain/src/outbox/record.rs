@@ -29,9 +29,10 @@ pub struct OutboxRecord {
 impl OutboxRecord {
     /// The message to publish: the stored id, key, payload and metadata.
     pub fn to_message(&self) -> mq::Message {
-        let mut msg = mq::Message::with_id(self.message_id.as_str(), self.payload.clone().into_bytes())
-            .with_key(self.key.as_str())
-            .with_metadata(OUTBOX_ID, self.id.to_string());
+        let mut msg =
+            mq::Message::with_id(self.message_id.as_str(), self.payload.clone().into_bytes())
+                .with_key(self.key.as_str())
+                .with_metadata(OUTBOX_ID, self.id.to_string());
         for (k, v) in &self.metadata {
             msg = msg.with_metadata(k.as_str(), v.as_str());
         }

@@ -190,7 +190,11 @@ impl ActivityService {
 
     /// `user` leaves (emits `activity.member.left`) or withdraws a pending sign-up.
     /// The organiser cannot leave (`organiser_cannot_leave`).
-    pub async fn leave(&self, user: &UserId, id: &ActivityId) -> Result<SignupOutcome, DomainError> {
+    pub async fn leave(
+        &self,
+        user: &UserId,
+        id: &ActivityId,
+    ) -> Result<SignupOutcome, DomainError> {
         let now = self.clock.now();
         self.repo
             .change_signup(id, user, &|a, s| rules::leave(a, s, user, now))
@@ -226,7 +230,11 @@ impl ActivityService {
     }
 
     /// All sign-ups of an activity (the organiser's included); organiser only.
-    pub async fn signups(&self, actor: &UserId, id: &ActivityId) -> Result<Vec<Signup>, DomainError> {
+    pub async fn signups(
+        &self,
+        actor: &UserId,
+        id: &ActivityId,
+    ) -> Result<Vec<Signup>, DomainError> {
         let activity = self.get(id).await?;
         if !activity.is_organiser(actor) {
             return Err(DomainError::Forbidden("only the organiser may do this"));

@@ -195,7 +195,11 @@ pub(super) fn leave(
     }
 }
 
-fn pending<'s>(a: &Activity, actor: &UserId, existing: Option<&'s Signup>) -> Result<&'s Signup, DomainError> {
+fn pending<'s>(
+    a: &Activity,
+    actor: &UserId,
+    existing: Option<&'s Signup>,
+) -> Result<&'s Signup, DomainError> {
     require_organiser(a, actor)?;
     require_open(a)?;
     let s = existing.ok_or_else(|| DomainError::not_found("signup"))?;

@@ -1,8 +1,8 @@
 //! Request bodies as clients send them (plain strings); services validate them into
 //! value types and answer with the first rule broken.
 
-use crate::events::ActivityChanges;
 use crate::error::DomainError;
+use crate::events::ActivityChanges;
 use crate::types::{Capacity, Description, Location, Timestamp, Title};
 
 /// A registration.

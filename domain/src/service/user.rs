@@ -85,7 +85,11 @@ impl UserService {
     pub async fn register(&self, req: NewUser) -> Result<Profile, DomainError> {
         let username = Username::parse(&req.username)?;
         let password = Password::parse(&req.password)?;
-        if password.expose().trim().eq_ignore_ascii_case(username.as_str()) {
+        if password
+            .expose()
+            .trim()
+            .eq_ignore_ascii_case(username.as_str())
+        {
             return Err(DomainError::WeakPassword("must not be the username"));
         }
         let nickname = match req.nickname.as_deref() {
@@ -123,7 +127,11 @@ impl UserService {
             let _ = self.hasher.verify_str(password, dummy).await?;
             return Err(DomainError::InvalidCredentials);
         };
-        if !self.hasher.verify_str(password, &user.password_hash).await? {
+        if !self
+            .hasher
+            .verify_str(password, &user.password_hash)
+            .await?
+        {
             return Err(DomainError::InvalidCredentials);
         }
         self.tokens.issue(&user.id)

@@ -87,7 +87,10 @@ impl ActivityRepository for Store {
     }
 
     async fn activity(&self, id: &ActivityId) -> Result<Option<Activity>, DomainError> {
-        let q = format!("SELECT {} FROM activities WHERE id = ?", sql::ACTIVITY_COLUMNS);
+        let q = format!(
+            "SELECT {} FROM activities WHERE id = ?",
+            sql::ACTIVITY_COLUMNS
+        );
         let row = sqlx::query(&q)
             .bind(id.as_str())
             .fetch_optional(&self.pool)
@@ -116,9 +119,7 @@ impl ActivityRepository for Store {
                     .await
             }
             Some(c) => {
-                let q = format!(
-                    "{base} AND (starts_at > ? OR (starts_at = ? AND id > ?)){order}"
-                );
+                let q = format!("{base} AND (starts_at > ? OR (starts_at = ? AND id > ?)){order}");
                 sqlx::query(&q)
                     .bind(now.unix_millis())
                     .bind(c.starts_at.unix_millis())
@@ -145,7 +146,9 @@ impl ActivityRepository for Store {
         };
         let a = &change.activity;
         if a.id != current.id || a.organiser_id != current.organiser_id {
-            return Err(DomainError::internal("a decider changed an activity's identity"));
+            return Err(DomainError::internal(
+                "a decider changed an activity's identity",
+            ));
         }
         let done = sqlx::query(sql::UPDATE_ACTIVITY)
             .bind(a.title.as_str())

@@ -24,10 +24,11 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
                 // MySQL: deadlock / serialization failure.
                 Some("40001") => true,
                 // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
-                Some(c) => c
-                    .parse::<i32>()
-                    .is_ok_and(|n| matches!(n & 0xff, 5 | 6) && is_sqlite_code(c))
-                    || mysql_lock_timeout(d.message()),
+                Some(c) => {
+                    c.parse::<i32>()
+                        .is_ok_and(|n| matches!(n & 0xff, 5 | 6) && is_sqlite_code(c))
+                        || mysql_lock_timeout(d.message())
+                }
                 None => false,
             }
         }

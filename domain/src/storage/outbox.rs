@@ -22,8 +22,8 @@ pub(crate) async fn write_events(
 ) -> Result<(), DomainError> {
     let now = Timestamp::now().unix_millis();
     for event in events {
-        let metadata = serde_json::to_string(&event.metadata)
-            .map_err(|e| DomainError::Internal(e.into()))?;
+        let metadata =
+            serde_json::to_string(&event.metadata).map_err(|e| DomainError::Internal(e.into()))?;
         sqlx::query(sql::INSERT_OUTBOX)
             .bind(event.message_id.as_str())
             .bind(event.topic.as_str())
@@ -74,11 +74,12 @@ impl OutboxRepository for Store {
     }
 
     async fn purge_published(&self, before: Timestamp) -> Result<u64, DomainError> {
-        let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
-            .bind(before.unix_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
+                .bind(before.unix_millis())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 

@@ -45,7 +45,9 @@ impl Store {
         let existing = self.read_signup(Some(&mut tx), activity_id, user).await?;
         let change = decide(&activity, existing.as_ref())?;
         if change.signup.activity_id != *activity_id || change.signup.user_id != *user {
-            return Err(DomainError::internal("a decider changed a sign-up's identity"));
+            return Err(DomainError::internal(
+                "a decider changed a sign-up's identity",
+            ));
         }
         match change.member_delta {
             MemberDelta::Unchanged => {}

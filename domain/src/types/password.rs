@@ -38,7 +38,9 @@ impl Password {
             return Err(DomainError::WeakPassword("must be at most 128 characters"));
         }
         if s.chars().any(char::is_control) {
-            return Err(DomainError::WeakPassword("must not contain control characters"));
+            return Err(DomainError::WeakPassword(
+                "must not contain control characters",
+            ));
         }
         if s.trim().is_empty() {
             return Err(DomainError::WeakPassword("must not be only whitespace"));

@@ -38,10 +38,14 @@ impl Username {
         let s = s.trim();
         let len = s.chars().count();
         if len < Self::MIN_LEN {
-            return Err(DomainError::InvalidUsername("must be at least 3 characters"));
+            return Err(DomainError::InvalidUsername(
+                "must be at least 3 characters",
+            ));
         }
         if len > Self::MAX_LEN {
-            return Err(DomainError::InvalidUsername("must be at most 32 characters"));
+            return Err(DomainError::InvalidUsername(
+                "must be at most 32 characters",
+            ));
         }
         if !s
             .chars()
