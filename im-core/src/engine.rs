@@ -16,7 +16,7 @@ use crate::outbound::OutFrame;
 use crate::protocol::{MessageBody, ServerFrame};
 use crate::sequencer::{Draft, Sequencer};
 use crate::store::{Appended, MessageStore};
-use crate::sync::SyncPage;
+use crate::sync::{GroupPosition, SyncPage};
 
 const MAX_ID_LEN: usize = 128;
 
@@ -214,6 +214,50 @@ impl Engine {
             limit,
         )
         .await
+    }
+
+    /// Where `user` stands in `groups` (latest seq, read position, unread count), or in
+    /// every group of `user` when `groups` is `None` (at most `latest_max_groups` of
+    /// them, by group id). Every listed group must have `user` as a member.
+    pub async fn latest(
+        &self,
+        user: &UserId,
+        groups: Option<&[GroupId]>,
+    ) -> Result<Vec<GroupPosition>, EngineError> {
+        let max = self.inner.config.latest_max_groups;
+        let groups = match groups {
+            Some(groups) if groups.len() > max => {
+                return Err(EngineError::InvalidField {
+                    field: "group_ids",
+                    reason: format!("at most {max} groups per request"),
+                })
+            }
+            Some(groups) => {
+                for group in groups {
+                    check_id("group_ids", group.as_str())?;
+                    self.ensure_member(group, user).await?;
+                }
+                groups.to_vec()
+            }
+            None => {
+                let mut all = self.inner.membership.groups_of(user).await?;
+                all.truncate(max);
+                all
+            }
+        };
+        let store = &self.inner.store;
+        let mut positions = Vec::with_capacity(groups.len());
+        for group_id in groups {
+            let latest_seq = store.latest_seq(&group_id).await?;
+            let read_seq = store.read_position(&group_id, user).await?;
+            positions.push(GroupPosition {
+                group_id,
+                latest_seq,
+                read_seq,
+                unread: latest_seq.saturating_sub(read_seq),
+            });
+        }
+        Ok(positions)
     }
 
     /// Records that `user` has read `group` up to `seq`; returns the stored position.

@@ -47,4 +47,4 @@ pub use error::EngineError;
 pub use ids::{ClientMsgId, GroupId, Seq, SessionId, UserId};
 pub use message::{Notification, StoredMessage};
 pub use outbound::{Drained, OutFrame, Outbound, PushError};
-pub use sync::SyncPage;
+pub use sync::{GroupPosition, SyncPage};

@@ -138,6 +138,10 @@ async fn handle_text(ctx: &Context, text: &str) {
                     has_more: page.has_more,
                 })
             }),
+        ClientFrame::Latest { group_ids } => engine
+            .latest(user, group_ids.as_deref())
+            .await
+            .map(|groups| Some(ServerFrame::LatestResult { groups })),
         ClientFrame::Ack { group_id, seq } => engine.ack(user, group_id, *seq).await.map(|_| None),
         ClientFrame::Read { group_id, seq } => {
             engine.mark_read(user, group_id, *seq).await.map(|_| None)
@@ -162,6 +166,6 @@ fn reference_of(frame: &ClientFrame) -> Option<String> {
         ClientFrame::Sync { group_id, .. }
         | ClientFrame::Ack { group_id, .. }
         | ClientFrame::Read { group_id, .. } => Some(group_id.to_string()),
-        ClientFrame::Auth { .. } | ClientFrame::Ping => None,
+        ClientFrame::Auth { .. } | ClientFrame::Ping | ClientFrame::Latest { .. } => None,
     }
 }

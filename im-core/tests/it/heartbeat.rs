@@ -52,7 +52,11 @@ async fn client_that_answers_pings_stays_connected() {
     let server = TestServer::start(fast_heartbeat()).await;
     let mut alive = server.client("alive").await; // its reader task answers pings
     server.wait_sessions("alive", 1).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // 3x the idle timeout
+    // 8 pings at ~100 ms span about twice the 400 ms read deadline.
+    let start = Instant::now();
+    alive.wait_pings(8).await;
+    assert!(start.elapsed() > Duration::from_millis(400));
+    assert!(server.close_reasons().is_empty());
     assert_eq!(
         server
             .engine

@@ -1,6 +1,7 @@
 //! Test helpers: a server on port 0 with fresh in-memory state, and WebSocket clients.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use im_core::{
     UserId,
 };
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -178,6 +179,7 @@ pub(crate) struct Client {
     events: mpsc::UnboundedReceiver<Event>,
     pub(crate) close: Option<(u16, String)>,
     reader: tokio::task::JoinHandle<()>,
+    pings: Arc<(AtomicUsize, Notify)>,
 }
 
 impl Drop for Client {
@@ -191,6 +193,8 @@ impl Client {
     pub(crate) fn new(ws: Ws) -> Self {
         let (sink, mut stream) = ws.split();
         let (tx, events) = mpsc::unbounded_channel();
+        let pings = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let seen = pings.clone();
         let reader = tokio::spawn(async move {
             let mut close = None;
             while let Some(message) = stream.next().await {
@@ -205,6 +209,11 @@ impl Client {
                     Ok(Message::Close(frame)) => {
                         close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
                     }
+                    // tungstenite queues the pong and sends it with the next read or write.
+                    Ok(Message::Ping(_)) => {
+                        seen.0.fetch_add(1, Ordering::SeqCst);
+                        seen.1.notify_waiters();
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -216,7 +225,24 @@ impl Client {
             events,
             close: None,
             reader,
+            pings,
         }
+    }
+
+    /// Waits until the server has pinged this client `n` times in all.
+    pub(crate) async fn wait_pings(&self, n: usize) {
+        let wait = async {
+            loop {
+                let notified = self.pings.1.notified();
+                if self.pings.0.load(Ordering::SeqCst) >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("fewer than {n} pings within {WAIT:?}"));
     }
 
     pub(crate) async fn send(&mut self, frame: &ClientFrame) {
