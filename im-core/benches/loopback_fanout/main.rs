@@ -1,0 +1,250 @@
+//! Group fan-out over real loopback WebSockets: im-core beside gorilla-hub (the original
+//! Go system's connection manager), same micro protocol, same load generator, same run.
+//!
+//! For each server (a child process) it measures
+//! 1. idle memory: the server's RSS growth per connection for `IDLE` open connections;
+//! 2. bursts: `conns` connections in groups of `group`; every connection sends `per_conn`
+//!    frames at once; each frame goes to every member of its group (sender included).
+//!    Deliveries/s = deliveries received / (last receive - first send); latency =
+//!    receive - send per delivery; dropped = deliveries that never arrived.
+//!
+//! The load generator (this process, 2 threads) shares the machine's cores with the server.
+//!
+//! `cargo bench -p im-core --bench loopback_fanout`; `MQ_BENCH_SMOKE=1` (or
+//! `IM_BENCH_SMOKE=1`) for a run of seconds; `IM_BENCH_IDLE=N` to change the idle count
+//! (19,000 by default: these machines allow 20,000 open files per process);
+//! `GORILLA_HUB_BIN` to point at a built gorilla-hub. `-- --serve ADDR` runs only the
+//! im-core relay server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod client;
+mod load;
+mod relay;
+mod server;
+
+use std::time::Duration;
+
+use load::{Burst, Clients, Recorder};
+use server::{Kind, Server, Stats};
+
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    conns: usize,
+    group: usize,
+    per_conn: usize,
+}
+
+fn smoke() -> bool {
+    std::env::var_os("MQ_BENCH_SMOKE").is_some() || std::env::var_os("IM_BENCH_SMOKE").is_some()
+}
+
+fn idle_count() -> usize {
+    if smoke() {
+        return 500;
+    }
+    std::env::var("IM_BENCH_IDLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(19_000)
+}
+
+fn shapes() -> Vec<Shape> {
+    if smoke() {
+        return vec![Shape {
+            conns: 200,
+            group: 50,
+            per_conn: 2,
+        }];
+    }
+    vec![
+        Shape {
+            conns: 2_000,
+            group: 100,
+            per_conn: 10,
+        },
+        Shape {
+            conns: 1_000,
+            group: 500,
+            per_conn: 4,
+        },
+        Shape {
+            conns: 2_000,
+            group: 500,
+            per_conn: 2,
+        },
+    ]
+}
+
+/// Lets this process hold as many sockets as the hard limit allows.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
+struct Idle {
+    conns: usize,
+    rss_before: u64,
+    rss_after: u64,
+}
+
+impl Idle {
+    fn per_conn_kib(&self) -> f64 {
+        self.rss_after.saturating_sub(self.rss_before) as f64 / self.conns.max(1) as f64
+    }
+}
+
+async fn idle(kind: &Kind, n: usize) -> anyhow::Result<Idle> {
+    let server = Server::start(kind).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = server.rss_kib();
+    let recorder = Recorder::new();
+    let clients = Clients::open(&server.addr, n, 100, &recorder, 512).await?;
+    server.wait_connections(n as u64).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the allocator settle
+    let rss_after = server.rss_kib();
+    clients.close().await;
+    server.stop().await;
+    Ok(Idle {
+        conns: n,
+        rss_before,
+        rss_after,
+    })
+}
+
+async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats)>> {
+    let mut results = Vec::new();
+    for shape in shapes() {
+        let server = Server::start(kind).await?;
+        let recorder = Recorder::new();
+        let clients =
+            Clients::open(&server.addr, shape.conns, shape.group, &recorder, 64 * 1024).await?;
+        server.wait_connections(shape.conns as u64).await?;
+        let quiet = Duration::from_secs(if smoke() { 1 } else { 3 });
+        let _warm_up = load::burst(&clients, &recorder, 1, quiet).await;
+        let before = server.stats().await?;
+        let burst = load::burst(&clients, &recorder, shape.per_conn, quiet).await;
+        let after = server.stats().await?;
+        let stats = Stats {
+            connections: after.connections,
+            frames_in: after.frames_in - before.frames_in,
+            deliveries: after.deliveries - before.deliveries,
+            dropped: after.dropped - before.dropped,
+        };
+        results.push((shape, burst, stats));
+        clients.close().await;
+        server.stop().await;
+    }
+    Ok(results)
+}
+
+fn ms(us: u32) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+async fn run() -> anyhow::Result<()> {
+    raise_fd_limit();
+    let mut kinds = vec![Kind::ImCore];
+    if let Some(path) = server::gorilla_hub() {
+        kinds.push(Kind::Gorilla(path));
+    }
+    let n = idle_count();
+    println!("loopback_fanout: group fan-out over loopback WebSockets, load generator in this process (2 threads)");
+    println!(
+        "payload {} bytes per frame; every connection sends its frames at once (a burst)",
+        load::PAYLOAD
+    );
+    println!();
+    println!("| server | idle connections | RSS before | RSS after | per idle connection |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut idles = Vec::new();
+    for kind in &kinds {
+        let r = idle(kind, n).await?;
+        println!(
+            "| {} | {} | {} KiB | {} KiB | {:.2} KiB |",
+            kind.name(),
+            r.conns,
+            r.rss_before,
+            r.rss_after,
+            r.per_conn_kib()
+        );
+        idles.push(r.per_conn_kib());
+    }
+    println!();
+    println!("| server | connections | group size | frames sent | deliveries expected | received | dropped | time | deliveries/s | p50 | p99 | max | server: deliveries, dropped |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let mut all = Vec::new();
+    for kind in &kinds {
+        for (shape, b, s) in bursts(kind).await? {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {}, {} |",
+                kind.name(),
+                shape.conns,
+                shape.group,
+                shape.conns * shape.per_conn,
+                b.expected,
+                b.received,
+                b.expected - b.received.min(b.expected),
+                b.seconds,
+                b.rate(),
+                ms(b.p50_us),
+                ms(b.p99_us),
+                ms(b.max_us),
+                s.deliveries,
+                s.dropped
+            );
+            all.push((kind.name(), shape, b));
+        }
+    }
+    if kinds.len() == 2 {
+        println!();
+        println!("| shape | im-core / gorilla-hub deliveries/s | p99 im-core vs gorilla-hub | dropped im-core, gorilla-hub |");
+        println!("|---|---:|---|---|");
+        let (ours, theirs): (Vec<_>, Vec<_>) = all.iter().partition(|(k, _, _)| *k == "im-core");
+        for ((_, shape, a), (_, _, b)) in ours.iter().zip(theirs.iter()) {
+            println!(
+                "| {} conns, groups of {} | {:.2}x | {} vs {} | {}, {} |",
+                shape.conns,
+                shape.group,
+                a.rate() / b.rate().max(1e-9),
+                ms(a.p99_us),
+                ms(b.p99_us),
+                a.expected - a.received.min(a.expected),
+                b.expected - b.received.min(b.expected)
+            );
+        }
+        println!(
+            "| idle memory per connection | im-core {:.2} KiB = {:.2} of gorilla-hub's {:.2} KiB | | |",
+            idles[0], idles[0] / idles[1].max(1e-9), idles[1]
+        );
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        raise_fd_limit();
+        let addr = args
+            .get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:9200".into());
+        return rt.block_on(relay::serve(&addr));
+    }
+    rt.block_on(run())
+}
