@@ -44,7 +44,8 @@ fn raise_fd_limit() {
 }
 
 fn connections() -> usize {
-    if std::env::var_os("MQ_BENCH_SMOKE").is_some() || std::env::var_os("IM_BENCH_SMOKE").is_some() {
+    if std::env::var_os("MQ_BENCH_SMOKE").is_some() || std::env::var_os("IM_BENCH_SMOKE").is_some()
+    {
         return 200;
     }
     std::env::var("IM_BENCH_CONNECTIONS")

@@ -82,6 +82,8 @@ where
     let mut refused = None;
     // Borrowed, so the callback is `Unpin` whatever `check` captures.
     let mut check = Some(check);
+    // The error type is tungstenite's (an HTTP response); it is built once per refusal.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &HttpRequest, response: Response| {
         let Some(check) = check.take() else {
             return Err(Rejection::new(500, "request checked twice").into_response());

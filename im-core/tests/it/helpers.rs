@@ -10,7 +10,7 @@ use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use im_core::membership::InMemoryMembership;
 use im_core::protocol::{ClientFrame, ErrorCode, MessageBody, ServerFrame};
-use im_core::store::InMemoryStore;
+use im_core::store::{InMemoryStore, MessageStore};
 use im_core::{
     AuthError, Authenticator, CloseReason, Engine, EngineConfig, GroupId, Seq, StoredMessage,
     UserId,
@@ -75,11 +75,21 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with_store(config: EngineConfig, store: Arc<InMemoryStore>) -> Self {
+        Self::start_with_stores(config, store.clone(), store).await
+    }
+
+    /// The engine uses `engine_store` (e.g. a wrapper around `store`); the test inspects
+    /// `store`.
+    pub(crate) async fn start_with_stores(
+        config: EngineConfig,
+        store: Arc<InMemoryStore>,
+        engine_store: Arc<dyn MessageStore>,
+    ) -> Self {
         init_logging();
         let membership = Arc::new(InMemoryMembership::new());
         let engine = Engine::new(
             config,
-            store.clone(),
+            engine_store,
             membership.clone(),
             Arc::new(PrefixAuth),
         );
