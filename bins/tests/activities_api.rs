@@ -1,6 +1,9 @@
 //! The activity API over HTTP, on SQLite and MariaDB: the whole story, each error, and
 //! every event on the bus with its payload.
 
+// Test code: failing loudly on a missing field is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,9 @@
 //! Bad input gets a 4xx JSON error with a stable code, and changes nothing: no row, no
 //! event.
 
+// Test code: failing loudly on a missing field is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use reqwest::{Method, StatusCode};

@@ -1,5 +1,8 @@
 //! The user API over HTTP, on SQLite and MariaDB: the happy path and each error.
 
+// Test code: failing loudly on a missing field is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use reqwest::{Method, StatusCode};

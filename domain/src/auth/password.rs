@@ -56,17 +56,9 @@ impl HashParams {
 /// assert!(!hasher.verify(&Password::parse("hunter23")?, &hash).await?);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PasswordHasher {
     params: Params,
-}
-
-impl Default for PasswordHasher {
-    fn default() -> Self {
-        Self {
-            params: Params::default(),
-        }
-    }
 }
 
 impl PasswordHasher {
