@@ -221,23 +221,32 @@ impl Burst {
     }
 }
 
-/// Every connection sends `per_conn` frames back to back, all at once; waits until every
-/// delivery arrived or nothing arrived for `quiet`.
+/// Every connection sends `per_conn` frames: back to back and all at once when `period`
+/// is `None` (a burst), else one every `period`, the connections' sends spread evenly
+/// over the period (a steady rate). Waits until every delivery arrived or nothing arrived
+/// for `quiet`.
 pub async fn burst(
     clients: &Clients,
     recorder: &Arc<Recorder>,
     per_conn: usize,
+    period: Option<Duration>,
     quiet: Duration,
 ) -> Burst {
     recorder.reset();
     let expected = (clients.writers.len() * per_conn * clients.group_size) as u64;
     let start_us = recorder.now_us();
+    let start = tokio::time::Instant::now();
+    let conns = clients.writers.len() as u32;
     let mut senders = tokio::task::JoinSet::new();
     for (i, w) in clients.writers.iter().enumerate() {
         let (w, recorder) = (w.clone(), recorder.clone());
         senders.spawn(async move {
             let mut frame = Vec::with_capacity(PAYLOAD + 8);
             for n in 0..per_conn {
+                if let Some(period) = period {
+                    let offset = period / conns * i as u32;
+                    tokio::time::sleep_until(start + offset + period * n as u32).await;
+                }
                 let mut text = format!("{:012}|{i:06}|{n:06}|", recorder.now_us());
                 text.extend(std::iter::repeat_n('x', PAYLOAD.saturating_sub(text.len())));
                 frame.clear();

@@ -37,6 +37,38 @@ struct Shape {
     conns: usize,
     group: usize,
     per_conn: usize,
+    /// One frame per connection every this many ms; `None`: all at once (a burst).
+    period_ms: Option<u64>,
+}
+
+impl Shape {
+    const fn burst(conns: usize, group: usize, per_conn: usize) -> Self {
+        Self {
+            conns,
+            group,
+            per_conn,
+            period_ms: None,
+        }
+    }
+
+    const fn steady(conns: usize, group: usize, per_conn: usize, period_ms: u64) -> Self {
+        Self {
+            conns,
+            group,
+            per_conn,
+            period_ms: Some(period_ms),
+        }
+    }
+
+    fn load(&self) -> String {
+        match self.period_ms {
+            None => "burst".into(),
+            Some(ms) => {
+                let rate = (self.conns * self.group) as f64 * 1000.0 / ms as f64;
+                format!("steady {rate:.0}/s")
+            }
+        }
+    }
 }
 
 fn smoke() -> bool {
@@ -55,28 +87,14 @@ fn idle_count() -> usize {
 
 fn shapes() -> Vec<Shape> {
     if smoke() {
-        return vec![Shape {
-            conns: 200,
-            group: 50,
-            per_conn: 2,
-        }];
+        return vec![Shape::burst(200, 50, 2), Shape::steady(200, 50, 3, 100)];
     }
     vec![
-        Shape {
-            conns: 2_000,
-            group: 100,
-            per_conn: 10,
-        },
-        Shape {
-            conns: 1_000,
-            group: 500,
-            per_conn: 4,
-        },
-        Shape {
-            conns: 2_000,
-            group: 500,
-            per_conn: 2,
-        },
+        Shape::burst(2_000, 100, 10),
+        Shape::burst(1_000, 500, 4),
+        Shape::burst(2_000, 500, 2),
+        // 200,000 deliveries/s for 5 s, under both servers' capacity: latency, not queueing.
+        Shape::steady(2_000, 100, 5, 1_000),
     ]
 }
 
@@ -129,9 +147,16 @@ async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats)>> {
             Clients::open(&server.addr, shape.conns, shape.group, &recorder, 64 * 1024).await?;
         server.wait_connections(shape.conns as u64).await?;
         let quiet = Duration::from_secs(if smoke() { 1 } else { 3 });
-        let _warm_up = load::burst(&clients, &recorder, 1, quiet).await;
+        let _warm_up = load::burst(&clients, &recorder, 1, None, quiet).await;
         let before = server.stats().await?;
-        let burst = load::burst(&clients, &recorder, shape.per_conn, quiet).await;
+        let burst = load::burst(
+            &clients,
+            &recorder,
+            shape.per_conn,
+            shape.period_ms.map(Duration::from_millis),
+            quiet,
+        )
+        .await;
         let after = server.stats().await?;
         let stats = Stats {
             connections: after.connections,
@@ -159,7 +184,7 @@ async fn run() -> anyhow::Result<()> {
     let n = idle_count();
     println!("loopback_fanout: group fan-out over loopback WebSockets, load generator in this process (2 threads)");
     println!(
-        "payload {} bytes per frame; every connection sends its frames at once (a burst)",
+        "payload {} bytes per frame; burst: every connection sends its frames at once; steady: one frame per connection per period, spread evenly",
         load::PAYLOAD
     );
     println!();
@@ -179,16 +204,17 @@ async fn run() -> anyhow::Result<()> {
         idles.push(r.per_conn_kib());
     }
     println!();
-    println!("| server | connections | group size | frames sent | deliveries expected | received | dropped | time | deliveries/s | p50 | p99 | max | server: deliveries, dropped |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| server | connections | group size | load | frames sent | deliveries expected | received | dropped | time | deliveries/s | p50 | p99 | max | server: deliveries, dropped |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut all = Vec::new();
     for kind in &kinds {
         for (shape, b, s) in bursts(kind).await? {
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {}, {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {}, {} |",
                 kind.name(),
                 shape.conns,
                 shape.group,
+                shape.load(),
                 shape.conns * shape.per_conn,
                 b.expected,
                 b.received,
@@ -211,9 +237,10 @@ async fn run() -> anyhow::Result<()> {
         let (ours, theirs): (Vec<_>, Vec<_>) = all.iter().partition(|(k, _, _)| *k == "im-core");
         for ((_, shape, a), (_, _, b)) in ours.iter().zip(theirs.iter()) {
             println!(
-                "| {} conns, groups of {} | {:.2}x | {} vs {} | {}, {} |",
+                "| {} conns, groups of {}, {} | {:.2}x | {} vs {} | {}, {} |",
                 shape.conns,
                 shape.group,
+                shape.load(),
                 a.rate() / b.rate().max(1e-9),
                 ms(a.p99_us),
                 ms(b.p99_us),
