@@ -138,7 +138,7 @@ async fn idle(kind: &Kind, n: usize) -> anyhow::Result<Idle> {
     })
 }
 
-async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats)>> {
+async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats, (f64, f64))>> {
     let mut results = Vec::new();
     for shape in shapes() {
         let server = Server::start(kind).await?;
@@ -149,6 +149,7 @@ async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats)>> {
         let quiet = Duration::from_secs(if smoke() { 1 } else { 3 });
         let _warm_up = load::burst(&clients, &recorder, 1, None, quiet).await;
         let before = server.stats().await?;
+        let cpu_before = (server.cpu_seconds(), server::cpu_seconds("/proc/self/stat"));
         let burst = load::burst(
             &clients,
             &recorder,
@@ -157,6 +158,7 @@ async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats)>> {
             quiet,
         )
         .await;
+        let cpu_after = (server.cpu_seconds(), server::cpu_seconds("/proc/self/stat"));
         let after = server.stats().await?;
         let stats = Stats {
             connections: after.connections,
@@ -164,7 +166,8 @@ async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats)>> {
             deliveries: after.deliveries - before.deliveries,
             dropped: after.dropped - before.dropped,
         };
-        results.push((shape, burst, stats));
+        let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+        results.push((shape, burst, stats, cpu));
         clients.close().await;
         server.stop().await;
     }
@@ -204,13 +207,13 @@ async fn run() -> anyhow::Result<()> {
         idles.push(r.per_conn_kib());
     }
     println!();
-    println!("| server | connections | group size | load | frames sent | deliveries expected | received | dropped | time | deliveries/s | p50 | p99 | max | server: deliveries, dropped |");
-    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| server | connections | group size | load | frames sent | deliveries expected | received | dropped | time | deliveries/s | p50 | p99 | max | server: deliveries, dropped | CPU s: server, load generator |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     let mut all = Vec::new();
     for kind in &kinds {
-        for (shape, b, s) in bursts(kind).await? {
+        for (shape, b, s, cpu) in bursts(kind).await? {
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {}, {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {}, {} | {:.2}, {:.2} |",
                 kind.name(),
                 shape.conns,
                 shape.group,
@@ -225,7 +228,9 @@ async fn run() -> anyhow::Result<()> {
                 ms(b.p99_us),
                 ms(b.max_us),
                 s.deliveries,
-                s.dropped
+                s.dropped,
+                cpu.0,
+                cpu.1
             );
             all.push((kind.name(), shape, b));
         }

@@ -84,6 +84,13 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// CPU time (user + system) the server process has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.child
+            .id()
+            .map_or(0.0, |pid| cpu_seconds(&format!("/proc/{pid}/stat")))
+    }
+
     /// `GET /stats`.
     pub async fn stats(&self) -> anyhow::Result<Stats> {
         let mut tcp = TcpStream::connect(&self.addr).await?;
@@ -166,4 +173,20 @@ pub fn gorilla_hub() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// User + system CPU seconds from a `/proc/.../stat` file (clock ticks of 1/100 s).
+pub fn cpu_seconds(stat_path: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
