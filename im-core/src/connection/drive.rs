@@ -55,8 +55,10 @@ where
         let mut inflight = pin!(None);
         let mut batch = Vec::new();
         loop {
+            // Unbiased (random branch order on each poll): a session that receives a
+            // steady stream of pushes still reads its client, and one whose client sends
+            // a steady stream still writes.
             tokio::select! {
-                biased;
                 () = outbound.ready() => {
                     if let Err(reason) = writer::write_queued(sink, outbound, &mut batch, config.write_timeout).await {
                         return reason;
