@@ -63,6 +63,36 @@ pub async fn connect(addr: &str, user: &str, group: &str) -> io::Result<Conn> {
     })
 }
 
+/// Sends `auth` with `token` (im-core's JSON protocol) and waits for `auth_ok`.
+pub async fn authenticate(mut conn: Conn, token: &str) -> io::Result<Conn> {
+    let mut frame = Vec::new();
+    encode(
+        &mut frame,
+        0x1,
+        format!(r#"{{"type":"auth","token":"{token}"}}"#).as_bytes(),
+    );
+    conn.write.lock().await.write_all(&frame).await?;
+    let mut buf = std::mem::take(&mut conn.pending);
+    loop {
+        if let Some(f) = parse(&buf) {
+            if f.opcode == 0x1 && buf[f.start..f.end].starts_with(br#"{"type":"auth_ok""#) {
+                conn.pending = buf[f.end..].to_vec();
+                return Ok(conn);
+            }
+            return Err(io::Error::other("auth refused"));
+        }
+        let mut chunk = [0u8; 512];
+        let n = conn.read.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed during auth",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 /// Appends a masked client frame with `opcode` and `payload` to `out`.
 pub fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     out.push(0x80 | opcode);

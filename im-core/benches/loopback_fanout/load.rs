@@ -10,6 +10,49 @@ use tokio::sync::Semaphore;
 
 use crate::client::{self, Conn};
 
+/// What the frames look like on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// gorilla-hub's micro protocol: the payload is relayed as it is.
+    Micro,
+    /// im-core's JSON protocol (`docs/protocol.md`): `auth`, `send`, `message`.
+    Json,
+}
+
+/// Where the send timestamp (12 digits) is in a received text frame, if it is a delivery.
+fn timestamp(protocol: Protocol, payload: &[u8]) -> Option<&[u8]> {
+    match protocol {
+        Protocol::Micro => payload.get(..12),
+        Protocol::Json => {
+            if !payload.starts_with(br#"{"type":"message""#) {
+                return None; // send_ok and other replies
+            }
+            const BODY: &[u8] = br#""body":""#;
+            let at = payload.windows(BODY.len()).position(|w| w == BODY)? + BODY.len();
+            payload.get(at..at + 12)
+        }
+    }
+}
+
+/// The text of frame `n` of connection `i` in `round`, carrying the send time.
+fn frame_text(
+    protocol: Protocol,
+    i: usize,
+    group: usize,
+    round: u32,
+    n: usize,
+    now_us: u64,
+) -> String {
+    let mut body = format!("{now_us:012}|{i:06}|{n:06}|");
+    body.extend(std::iter::repeat_n('x', PAYLOAD.saturating_sub(body.len())));
+    match protocol {
+        Protocol::Micro => body,
+        Protocol::Json => format!(
+            r#"{{"type":"send","group_id":"g{group}","client_msg_id":"{round}-{n}","body":"{body}"}}"#
+        ),
+    }
+}
+
 /// Payload bytes per frame (timestamp, sender, number, padding).
 pub const PAYLOAD: usize = 64;
 const SHARDS: usize = 16;
@@ -82,6 +125,7 @@ async fn read_loop(
     recorder: Arc<Recorder>,
     shard: usize,
     buffer: usize,
+    protocol: Protocol,
 ) {
     let mut buf = pending;
     buf.reserve(buffer);
@@ -92,8 +136,7 @@ async fn read_loop(
             let payload = &buf[pos + frame.start..pos + frame.end];
             match frame.opcode {
                 0x1 => {
-                    let sent = payload
-                        .get(..12)
+                    let sent = timestamp(protocol, payload)
                         .and_then(|d| std::str::from_utf8(d).ok())
                         .and_then(|d| d.parse::<u64>().ok());
                     if let Some(sent) = sent {
@@ -127,6 +170,7 @@ async fn read_loop(
 pub struct Clients {
     pub writers: Vec<Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>>,
     pub group_size: usize,
+    pub protocol: Protocol,
     readers: tokio::task::JoinSet<()>,
 }
 
@@ -138,6 +182,7 @@ impl Clients {
         group_size: usize,
         recorder: &Arc<Recorder>,
         read_buffer: usize,
+        protocol: Protocol,
     ) -> anyhow::Result<Self> {
         let gate = Arc::new(Semaphore::new(256));
         let mut handshakes = tokio::task::JoinSet::new();
@@ -147,9 +192,14 @@ impl Clients {
                 let _permit = gate.acquire_owned().await?;
                 let mut tries = 0;
                 loop {
-                    match client::connect(&addr, &format!("u{i}"), &format!("g{}", i / group_size))
-                        .await
-                    {
+                    let user = format!("u{i}");
+                    let opened =
+                        client::connect(&addr, &user, &format!("g{}", i / group_size)).await;
+                    let opened = match (opened, protocol) {
+                        (Ok(conn), Protocol::Json) => client::authenticate(conn, &user).await,
+                        (other, _) => other,
+                    };
+                    match opened {
                         Ok(conn) => return anyhow::Ok((i, conn)),
                         Err(e) if tries < 5 => {
                             tries += 1;
@@ -178,11 +228,13 @@ impl Clients {
                 recorder.clone(),
                 i,
                 read_buffer,
+                protocol,
             ));
         }
         Ok(Self {
             writers,
             group_size,
+            protocol,
             readers,
         })
     }
@@ -228,6 +280,7 @@ impl Burst {
 pub async fn burst(
     clients: &Clients,
     recorder: &Arc<Recorder>,
+    round: u32,
     per_conn: usize,
     period: Option<Duration>,
     quiet: Duration,
@@ -238,6 +291,7 @@ pub async fn burst(
     let start = tokio::time::Instant::now();
     let conns = clients.writers.len() as u32;
     let mut senders = tokio::task::JoinSet::new();
+    let (protocol, group_size) = (clients.protocol, clients.group_size);
     for (i, w) in clients.writers.iter().enumerate() {
         let (w, recorder) = (w.clone(), recorder.clone());
         senders.spawn(async move {
@@ -247,8 +301,7 @@ pub async fn burst(
                     let offset = period / conns * i as u32;
                     tokio::time::sleep_until(start + offset + period * n as u32).await;
                 }
-                let mut text = format!("{:012}|{i:06}|{n:06}|", recorder.now_us());
-                text.extend(std::iter::repeat_n('x', PAYLOAD.saturating_sub(text.len())));
+                let text = frame_text(protocol, i, i / group_size, round, n, recorder.now_us());
                 frame.clear();
                 client::encode(&mut frame, 0x1, text.as_bytes());
                 if w.lock().await.write_all(&frame).await.is_err() {

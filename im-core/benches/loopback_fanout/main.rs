@@ -1,7 +1,9 @@
 //! Group fan-out over real loopback WebSockets: im-core beside gorilla-hub (the original
 //! Go system's connection manager), same micro protocol, same load generator, same run.
 //!
-//! For each server (a child process) it measures
+//! Three servers, each a child process: im-core speaking the micro protocol (`relay.rs`),
+//! im-core's `Engine` with its full JSON protocol (`engine.rs`: auth, sequencing, dedup,
+//! in-memory store), and gorilla-hub. For each it measures
 //! 1. idle memory: the server's RSS growth per connection for `IDLE` open connections;
 //! 2. bursts: `conns` connections in groups of `group`; every connection sends `per_conn`
 //!    frames at once; each frame goes to every member of its group (sender included).
@@ -13,8 +15,9 @@
 //! `cargo bench -p im-core --bench loopback_fanout`; `MQ_BENCH_SMOKE=1` (or
 //! `IM_BENCH_SMOKE=1`) for a run of seconds; `IM_BENCH_IDLE=N` to change the idle count
 //! (19,000 by default: these machines allow 20,000 open files per process);
-//! `GORILLA_HUB_BIN` to point at a built gorilla-hub. `-- --serve ADDR` runs only the
-//! im-core relay server.
+//! `GORILLA_HUB_BIN` to point at a built gorilla-hub; `IM_BENCH_NO_ENGINE=1` to leave out
+//! the full-protocol run. `-- --serve ADDR` runs only the im-core relay server,
+//! `-- --serve-engine ADDR` only the full-protocol one.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,6 +26,7 @@
 )]
 
 mod client;
+mod engine;
 mod load;
 mod relay;
 mod server;
@@ -125,7 +129,7 @@ async fn idle(kind: &Kind, n: usize) -> anyhow::Result<Idle> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = server.rss_kib();
     let recorder = Recorder::new();
-    let clients = Clients::open(&server.addr, n, 100, &recorder, 512).await?;
+    let clients = Clients::open(&server.addr, n, 100, &recorder, 512, kind.protocol()).await?;
     server.wait_connections(n as u64).await?;
     tokio::time::sleep(Duration::from_secs(2)).await; // let the allocator settle
     let rss_after = server.rss_kib();
@@ -143,16 +147,19 @@ async fn bursts(kind: &Kind) -> anyhow::Result<Vec<(Shape, Burst, Stats, (f64, f
     for shape in shapes() {
         let server = Server::start(kind).await?;
         let recorder = Recorder::new();
+        let buffer = 64 * 1024;
+        let (conns, group, protocol) = (shape.conns, shape.group, kind.protocol());
         let clients =
-            Clients::open(&server.addr, shape.conns, shape.group, &recorder, 64 * 1024).await?;
+            Clients::open(&server.addr, conns, group, &recorder, buffer, protocol).await?;
         server.wait_connections(shape.conns as u64).await?;
         let quiet = Duration::from_secs(if smoke() { 1 } else { 3 });
-        let _warm_up = load::burst(&clients, &recorder, 1, None, quiet).await;
+        let _warm_up = load::burst(&clients, &recorder, 0, 1, None, quiet).await;
         let before = server.stats().await?;
         let cpu_before = (server.cpu_seconds(), server::cpu_seconds("/proc/self/stat"));
         let burst = load::burst(
             &clients,
             &recorder,
+            1,
             shape.per_conn,
             shape.period_ms.map(Duration::from_millis),
             quiet,
@@ -181,6 +188,9 @@ fn ms(us: u32) -> String {
 async fn run() -> anyhow::Result<()> {
     raise_fd_limit();
     let mut kinds = vec![Kind::ImCore];
+    if std::env::var_os("IM_BENCH_NO_ENGINE").is_none() {
+        kinds.push(Kind::ImCoreEngine);
+    }
     if let Some(path) = server::gorilla_hub() {
         kinds.push(Kind::Gorilla(path));
     }
@@ -212,8 +222,12 @@ async fn run() -> anyhow::Result<()> {
     let mut all = Vec::new();
     for kind in &kinds {
         for (shape, b, s, cpu) in bursts(kind).await? {
+            let counted = match kind {
+                Kind::ImCoreEngine => "n/a".to_owned(),
+                _ => format!("{}, {}", s.deliveries, s.dropped),
+            };
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {}, {} | {:.2}, {:.2} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} s | {:.0} | {} | {} | {} | {} | {:.2}, {:.2} |",
                 kind.name(),
                 shape.conns,
                 shape.group,
@@ -227,36 +241,52 @@ async fn run() -> anyhow::Result<()> {
                 ms(b.p50_us),
                 ms(b.p99_us),
                 ms(b.max_us),
-                s.deliveries,
-                s.dropped,
+                counted,
                 cpu.0,
                 cpu.1
             );
             all.push((kind.name(), shape, b));
         }
     }
-    if kinds.len() == 2 {
+    let gorilla = kinds.iter().position(|k| matches!(k, Kind::Gorilla(_)));
+    if let Some(g) = gorilla {
+        let theirs: Vec<_> = all
+            .iter()
+            .filter(|(k, _, _)| *k == kinds[g].name())
+            .collect();
         println!();
-        println!("| shape | im-core / gorilla-hub deliveries/s | p99 im-core vs gorilla-hub | dropped im-core, gorilla-hub |");
-        println!("|---|---:|---|---|");
-        let (ours, theirs): (Vec<_>, Vec<_>) = all.iter().partition(|(k, _, _)| *k == "im-core");
-        for ((_, shape, a), (_, _, b)) in ours.iter().zip(theirs.iter()) {
+        println!("| server | shape | deliveries/s vs gorilla-hub | p99 vs gorilla-hub | dropped, gorilla-hub's |");
+        println!("|---|---|---:|---|---|");
+        for kind in kinds.iter().filter(|k| !matches!(k, Kind::Gorilla(_))) {
+            let ours = all.iter().filter(|(k, _, _)| *k == kind.name());
+            for ((_, shape, a), (_, _, b)) in ours.zip(theirs.iter()) {
+                println!(
+                    "| {} | {} conns, groups of {}, {} | {:.2}x | {} vs {} | {}, {} |",
+                    kind.name(),
+                    shape.conns,
+                    shape.group,
+                    shape.load(),
+                    a.rate() / b.rate().max(1e-9),
+                    ms(a.p99_us),
+                    ms(b.p99_us),
+                    a.expected - a.received.min(a.expected),
+                    b.expected - b.received.min(b.expected)
+                );
+            }
+        }
+        for (kind, idle) in kinds
+            .iter()
+            .zip(&idles)
+            .filter(|(k, _)| !matches!(k, Kind::Gorilla(_)))
+        {
             println!(
-                "| {} conns, groups of {}, {} | {:.2}x | {} vs {} | {}, {} |",
-                shape.conns,
-                shape.group,
-                shape.load(),
-                a.rate() / b.rate().max(1e-9),
-                ms(a.p99_us),
-                ms(b.p99_us),
-                a.expected - a.received.min(a.expected),
-                b.expected - b.received.min(b.expected)
+                "| {} | idle memory per connection | {:.2} KiB = {:.2} of gorilla-hub's {:.2} KiB | | |",
+                kind.name(),
+                idle,
+                idle / idles[g].max(1e-9),
+                idles[g]
             );
         }
-        println!(
-            "| idle memory per connection | im-core {:.2} KiB = {:.2} of gorilla-hub's {:.2} KiB | | |",
-            idles[0], idles[0] / idles[1].max(1e-9), idles[1]
-        );
     }
     Ok(())
 }
@@ -270,6 +300,14 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(i) = args.iter().position(|a| a == "--serve-engine") {
+        raise_fd_limit();
+        let addr = args
+            .get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:9201".into());
+        return rt.block_on(engine::serve(&addr));
+    }
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         raise_fd_limit();
         let addr = args

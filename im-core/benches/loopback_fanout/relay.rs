@@ -102,7 +102,7 @@ pub async fn serve(addr: &str) -> anyhow::Result<()> {
 }
 
 /// Whether the request line (peeked, not consumed) is `GET /stats`.
-async fn is_stats_request(tcp: &TcpStream) -> bool {
+pub async fn is_stats_request(tcp: &TcpStream) -> bool {
     let mut buf = [0u8; 16];
     for _ in 0..100 {
         match tcp.peek(&mut buf).await {
@@ -114,7 +114,18 @@ async fn is_stats_request(tcp: &TcpStream) -> bool {
     false
 }
 
-async fn answer_stats(mut tcp: TcpStream, hub: &Hub) -> std::io::Result<()> {
+async fn answer_stats(tcp: TcpStream, hub: &Hub) -> std::io::Result<()> {
+    let body = serde_json::json!({
+        "connections": hub.connections.connection_count(),
+        "frames_in": hub.frames_in.load(Ordering::Relaxed),
+        "deliveries": hub.deliveries.load(Ordering::Relaxed),
+        "dropped": hub.dropped.load(Ordering::Relaxed),
+    });
+    respond_json(tcp, &body.to_string()).await
+}
+
+/// Reads an HTTP request head and answers `200` with the JSON `body`.
+pub async fn respond_json(mut tcp: TcpStream, body: &str) -> std::io::Result<()> {
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -124,13 +135,6 @@ async fn answer_stats(mut tcp: TcpStream, hub: &Hub) -> std::io::Result<()> {
         }
         request.extend_from_slice(&buf[..n]);
     }
-    let body = serde_json::json!({
-        "connections": hub.connections.connection_count(),
-        "frames_in": hub.frames_in.load(Ordering::Relaxed),
-        "deliveries": hub.deliveries.load(Ordering::Relaxed),
-        "dropped": hub.dropped.load(Ordering::Relaxed),
-    })
-    .to_string();
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

@@ -14,14 +14,25 @@ use tokio::process::{Child, Command};
 /// Which server.
 #[derive(Clone, Debug)]
 pub enum Kind {
+    /// The micro protocol on im-core's connection layer and fan-out.
     ImCore,
+    /// The full JSON protocol: `Engine` with auth, sequencing, dedup, in-memory store.
+    ImCoreEngine,
     Gorilla(PathBuf),
 }
 
 impl Kind {
+    pub fn protocol(&self) -> crate::load::Protocol {
+        match self {
+            Kind::ImCoreEngine => crate::load::Protocol::Json,
+            _ => crate::load::Protocol::Micro,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Kind::ImCore => "im-core",
+            Kind::ImCoreEngine => "im-core Engine (JSON)",
             Kind::Gorilla(_) => "gorilla-hub",
         }
     }
@@ -46,6 +57,11 @@ impl Server {
             Kind::ImCore => {
                 let mut c = Command::new(std::env::current_exe()?);
                 c.arg("--serve").arg(&addr);
+                c
+            }
+            Kind::ImCoreEngine => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("--serve-engine").arg(&addr);
                 c
             }
             Kind::Gorilla(path) => {
@@ -128,6 +144,7 @@ impl Server {
 
 /// The `/stats` counters both servers report.
 #[derive(Debug, Default, Clone, Copy, serde::Deserialize)]
+#[serde(default)]
 pub struct Stats {
     pub connections: u64,
     pub frames_in: u64,
