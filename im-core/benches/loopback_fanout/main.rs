@@ -16,7 +16,9 @@
 //! `IM_BENCH_SMOKE=1`) for a run of seconds; `IM_BENCH_IDLE=N` to change the idle count
 //! (19,000 by default: these machines allow 20,000 open files per process);
 //! `GORILLA_HUB_BIN` to point at a built gorilla-hub; `IM_BENCH_NO_ENGINE=1` to leave out
-//! the full-protocol run. `-- --serve ADDR` runs only the im-core relay server,
+//! the full-protocol run; `IM_BENCH_ONLY=relay,engine,gorilla` (a subset) and
+//! `IM_BENCH_SHAPE=N` (only the N-th shape, from 0) to narrow a run, e.g. to profile it.
+//! `-- --serve ADDR` runs only the im-core relay server,
 //! `-- --serve-engine ADDR` only the full-protocol one.
 #![allow(
     clippy::unwrap_used,
@@ -90,6 +92,17 @@ fn idle_count() -> usize {
 }
 
 fn shapes() -> Vec<Shape> {
+    let all = all_shapes();
+    match std::env::var("IM_BENCH_SHAPE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(i) => all.into_iter().skip(i).take(1).collect(),
+        None => all,
+    }
+}
+
+fn all_shapes() -> Vec<Shape> {
     if smoke() {
         return vec![Shape::burst(200, 50, 2), Shape::steady(200, 50, 3, 100)];
     }
@@ -187,12 +200,20 @@ fn ms(us: u32) -> String {
 
 async fn run() -> anyhow::Result<()> {
     raise_fd_limit();
-    let mut kinds = vec![Kind::ImCore];
-    if std::env::var_os("IM_BENCH_NO_ENGINE").is_none() {
+    // IM_BENCH_ONLY=relay,engine,gorilla (any of them) narrows the run, e.g. to profile.
+    let only = std::env::var("IM_BENCH_ONLY").unwrap_or_else(|_| "relay,engine,gorilla".into());
+    let wanted = |name: &str| only.split(',').any(|w| w.trim() == name);
+    let mut kinds = Vec::new();
+    if wanted("relay") {
+        kinds.push(Kind::ImCore);
+    }
+    if wanted("engine") && std::env::var_os("IM_BENCH_NO_ENGINE").is_none() {
         kinds.push(Kind::ImCoreEngine);
     }
-    if let Some(path) = server::gorilla_hub() {
-        kinds.push(Kind::Gorilla(path));
+    if wanted("gorilla") {
+        if let Some(path) = server::gorilla_hub() {
+            kinds.push(Kind::Gorilla(path));
+        }
     }
     let n = idle_count();
     println!("loopback_fanout: group fan-out over loopback WebSockets, load generator in this process (2 threads)");
