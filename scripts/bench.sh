@@ -36,4 +36,13 @@ echo "== redis: $MQ_TEST_REDIS_URL ($(redis-cli -u "$MQ_TEST_REDIS_URL" info ser
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 cargo bench -q -p mq --bench brokers --features redis,kafka
 
+echo "== im-core: idle_memory (Engine, JSON protocol: idle authenticated WebSocket connections)"
+cargo bench -q -p im-core --bench idle_memory
+
+echo "== im-core: fanout (in-process deliveries into session queues)"
+cargo bench -q -p im-core --bench fanout
+
+echo "== im-core: loopback_fanout (loopback WebSockets, beside gorilla-hub; builds it if missing)"
+cargo bench -q -p im-core --bench loopback_fanout
+
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"

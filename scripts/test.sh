@@ -26,6 +26,12 @@ cargo test --workspace --all-features --no-fail-fast
 echo "== examples"
 cargo run -q -p examples --example retry_poison
 cargo run -q -p examples --example typed_events
+cargo run -q -p examples --example group_chat
 echo "== benchmark smoke run"
 MQ_BENCH_SMOKE=1 cargo bench -q -p mq --bench router_throughput
 MQ_BENCH_SMOKE=1 cargo bench -q -p mq --bench brokers --features redis,kafka
+# im-core: seconds each (idle memory at 200 connections, a small fan-out, a small burst
+# beside gorilla-hub, which is built when missing and skipped with a note without Go).
+IM_BENCH_SMOKE=1 cargo bench -q -p im-core --bench idle_memory
+IM_BENCH_SMOKE=1 cargo bench -q -p im-core --bench fanout
+IM_BENCH_SMOKE=1 cargo bench -q -p im-core --bench loopback_fanout

@@ -6,14 +6,14 @@
 //! after; the difference over N is the cost of one idle, authenticated session.
 //!
 //! `cargo bench --bench idle_memory` (N = 19,000; `IM_BENCH_CONNECTIONS` to change;
-//! `MQ_BENCH_SMOKE=1` for a tiny run). Target: <= 10 KiB per connection.
+//! `MQ_BENCH_SMOKE=1` or `IM_BENCH_SMOKE=1` for a tiny run). Target: <= 10 KiB per connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use futures_util::{SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use im_core::membership::InMemoryMembership;
 use im_core::protocol::ClientFrame;
 use im_core::store::InMemoryStore;
@@ -33,8 +33,19 @@ impl Authenticator for TokenIsUser {
     }
 }
 
+/// Lets this process hold as many sockets as the hard limit allows.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
 fn connections() -> usize {
-    if std::env::var_os("MQ_BENCH_SMOKE").is_some() {
+    if std::env::var_os("MQ_BENCH_SMOKE").is_some() || std::env::var_os("IM_BENCH_SMOKE").is_some()
+    {
         return 200;
     }
     std::env::var("IM_BENCH_CONNECTIONS")
@@ -57,6 +68,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list` compatibility
     }
+    raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -146,7 +158,9 @@ async fn child(addr: String, n: usize) -> anyhow::Result<()> {
             let url = url.clone();
             handshakes.spawn(async move {
                 let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-                let auth = ClientFrame::Auth { token: format!("user{i}") };
+                let auth = ClientFrame::Auth {
+                    token: format!("user{i}"),
+                };
                 ws.send(Message::Text(auth.to_json().into())).await?;
                 match ws.next().await {
                     Some(Ok(Message::Text(t))) if t.as_str().contains("auth_ok") => Ok(ws),

@@ -54,11 +54,24 @@ impl SessionHandle {
 /// assert_eq!(cm.connection_count(), 1);
 /// # let _ = laptop;
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnectionManager {
     users: DashMap<UserId, Vec<SessionHandle>>,
     connections: AtomicUsize,
     next_id: AtomicU64,
+}
+
+/// Shards of the user map: enough that two threads rarely meet on one lock.
+const SHARDS: usize = 64;
+
+impl Default for ConnectionManager {
+    fn default() -> Self {
+        Self {
+            users: DashMap::with_shard_amount(SHARDS),
+            connections: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+        }
+    }
 }
 
 impl ConnectionManager {

@@ -4,8 +4,11 @@
 //! groups are for. WebSocket sessions run on tokio-tungstenite over any async stream.
 //!
 //! - [`Engine`]: accepts connections, authenticates them through your [`Authenticator`],
-//!   and serves the JSON frame protocol ([`protocol`], `PROTOCOL.md`).
+//!   and serves the JSON frame protocol ([`protocol`], `docs/protocol.md`).
 //! - [`ConnectionManager`]: user -> sessions (devices), sharded; kick one or all.
+//! - [`connection`]: the transport under every session: outbound queue bounded by bytes,
+//!   write coalescing, ping with jitter and a read deadline, frame limits. Usable on its
+//!   own for any other live-update protocol.
 //! - [`sequencer::Sequencer`]: per-group seq 1, 2, 3, ... with dedup of client retries,
 //!   persisted (through [`store::MessageStore`]) before fan-out.
 //! - [`fanout`]: pushes into per-session queues ([`Outbound`]) bounded by bytes; a slow
@@ -20,6 +23,7 @@ mod auth;
 mod close;
 mod config;
 mod conn_manager;
+pub mod connection;
 mod engine;
 mod error;
 pub mod fanout;
@@ -43,5 +47,4 @@ pub use error::EngineError;
 pub use ids::{ClientMsgId, GroupId, Seq, SessionId, UserId};
 pub use message::{Notification, StoredMessage};
 pub use outbound::{Drained, OutFrame, Outbound, PushError};
-pub use session::SessionError;
-pub use sync::SyncPage;
+pub use sync::{GroupPosition, SyncPage};

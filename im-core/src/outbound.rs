@@ -210,3 +210,13 @@ impl Outbound {
         self.limit
     }
 }
+
+impl Drop for Outbound {
+    fn drop(&mut self) {
+        // Frames never written (the session ended) leave the queue-bytes gauge too.
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if state.bytes > 0 {
+            metrics::gauge!(m::QUEUE_BYTES).decrement(state.bytes as f64);
+        }
+    }
+}

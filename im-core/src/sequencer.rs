@@ -165,3 +165,173 @@ impl Sequencer {
         owner.lock().await.last = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::store::InMemoryStore;
+
+    /// A store that fails the next `n` appends in a chosen way, then behaves.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: InMemoryStore,
+        conflicts: AtomicUsize,
+        failures: AtomicUsize,
+        /// A "lost" write: stored, but reported as a backend failure.
+        lost_writes: AtomicUsize,
+    }
+
+    impl Flaky {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                inner: InMemoryStore::new(),
+                conflicts: AtomicUsize::new(0),
+                failures: AtomicUsize::new(0),
+                lost_writes: AtomicUsize::new(0),
+            })
+        }
+    }
+
+    fn take(n: &AtomicUsize) -> bool {
+        n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+    }
+
+    #[async_trait]
+    impl MessageStore for Flaky {
+        async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError> {
+            if take(&self.conflicts) {
+                // Another writer takes this seq first.
+                let mut theirs = message.clone();
+                theirs.sender_id = "other-node".into();
+                theirs.client_msg_id = format!("other-{}", message.seq).into();
+                self.inner.append(theirs).await?;
+                return self.inner.append(message).await;
+            }
+            if take(&self.failures) {
+                return Err(StoreError::Backend("connection reset".into()));
+            }
+            if take(&self.lost_writes) {
+                self.inner.append(message).await?;
+                return Err(StoreError::Backend("timeout after commit".into()));
+            }
+            self.inner.append(message).await
+        }
+        async fn messages_after(
+            &self,
+            group: &GroupId,
+            after: Seq,
+            limit: usize,
+        ) -> Result<Vec<StoredMessage>, StoreError> {
+            self.inner.messages_after(group, after, limit).await
+        }
+        async fn latest_seq(&self, group: &GroupId) -> Result<Seq, StoreError> {
+            self.inner.latest_seq(group).await
+        }
+        async fn set_read_position(
+            &self,
+            g: &GroupId,
+            u: &UserId,
+            s: Seq,
+        ) -> Result<Seq, StoreError> {
+            self.inner.set_read_position(g, u, s).await
+        }
+        async fn read_position(&self, g: &GroupId, u: &UserId) -> Result<Seq, StoreError> {
+            self.inner.read_position(g, u).await
+        }
+        async fn set_delivered_position(
+            &self,
+            g: &GroupId,
+            u: &UserId,
+            s: Seq,
+        ) -> Result<Seq, StoreError> {
+            self.inner.set_delivered_position(g, u, s).await
+        }
+        async fn delivered_position(&self, g: &GroupId, u: &UserId) -> Result<Seq, StoreError> {
+            self.inner.delivered_position(g, u).await
+        }
+    }
+
+    fn draft(cid: &str) -> Draft {
+        Draft {
+            group_id: "g".into(),
+            sender_id: "alice".into(),
+            client_msg_id: cid.into(),
+            body: MessageBody::text("x"),
+        }
+    }
+
+    async fn seqs(store: &Flaky) -> Vec<Seq> {
+        let all = store.inner.messages_after(&"g".into(), 0, 100).await;
+        all.unwrap_or_default().iter().map(|m| m.seq).collect()
+    }
+
+    #[tokio::test]
+    async fn conflict_with_another_writer_moves_on_to_the_next_free_seq() {
+        let store = Flaky::new();
+        let sequencer = Sequencer::new(store.clone());
+        let pushed = std::sync::Mutex::new(Vec::new());
+        let first = sequencer.append(draft("c1"), |_| async {}).await.unwrap();
+        assert_eq!(first.message().seq, 1);
+        store.conflicts.store(1, Ordering::SeqCst);
+        let second = sequencer
+            .append(draft("c2"), |m| {
+                pushed.lock().unwrap().push(m.seq);
+                async {}
+            })
+            .await
+            .unwrap();
+        assert_eq!(second.message().seq, 3, "seq 2 went to the other writer");
+        assert_eq!(*pushed.lock().unwrap(), vec![3]);
+        assert_eq!(seqs(&store).await, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_assigns_nothing_and_pushes_nothing() {
+        let store = Flaky::new();
+        let sequencer = Sequencer::new(store.clone());
+        sequencer.append(draft("c1"), |_| async {}).await.unwrap();
+        store.failures.store(1, Ordering::SeqCst);
+        let mut pushed = false;
+        let failed = sequencer
+            .append(draft("c2"), |_| {
+                pushed = true;
+                async {}
+            })
+            .await;
+        assert!(matches!(failed, Err(SequenceError::Store(_))));
+        assert!(!pushed);
+        let next = sequencer.append(draft("c2"), |_| async {}).await.unwrap();
+        assert_eq!(next.message().seq, 2, "no gap after a failure");
+    }
+
+    #[tokio::test]
+    async fn a_write_of_unknown_outcome_is_never_reused_and_its_retry_dedups() {
+        let store = Flaky::new();
+        let sequencer = Sequencer::new(store.clone());
+        store.lost_writes.store(1, Ordering::SeqCst);
+        assert!(sequencer.append(draft("c1"), |_| async {}).await.is_err());
+        // The client retries c1: it was stored after all, so it keeps seq 1.
+        let retry = sequencer.append(draft("c1"), |_| async {}).await.unwrap();
+        assert!(matches!(retry, Appended::Duplicate(ref m) if m.seq == 1));
+        // The next message does not reuse seq 1: the state was reloaded from the store.
+        let next = sequencer.append(draft("c2"), |_| async {}).await.unwrap();
+        assert_eq!(next.message().seq, 2);
+        assert_eq!(seqs(&store).await, vec![1, 2]);
+    }
+
+    #[tokio::test]
+    async fn persistent_conflicts_end_in_contended_without_a_push() {
+        let store = Flaky::new();
+        let sequencer = Sequencer::new(store.clone());
+        store.conflicts.store(CONFLICT_RETRIES, Ordering::SeqCst);
+        let result = sequencer.append(draft("c1"), |_| async {}).await;
+        assert!(matches!(result, Err(SequenceError::Contended(_))));
+        let next = sequencer.append(draft("c1"), |_| async {}).await.unwrap();
+        assert_eq!(next.message().seq, CONFLICT_RETRIES as Seq + 1);
+    }
+}

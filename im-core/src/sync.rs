@@ -24,6 +24,19 @@ pub struct SyncPage {
     pub has_more: bool,
 }
 
+/// Where a member stands in one group: the answer to `latest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupPosition {
+    /// The group.
+    pub group_id: GroupId,
+    /// The group's latest seq (0 when it has no message).
+    pub latest_seq: Seq,
+    /// The member's read position (0 when never set).
+    pub read_seq: Seq,
+    /// Messages after the read position: `latest_seq - read_seq`.
+    pub unread: u64,
+}
+
 /// Reads one page: at most the limit (clamped to the configured maximum) and about
 /// `sync_max_bytes` of bodies (always at least one message when there is one).
 pub(crate) async fn read_page(

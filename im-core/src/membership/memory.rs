@@ -1,6 +1,6 @@
 //! `InMemoryMembership`: groups and members held in process memory.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,7 +10,8 @@ use crate::ids::{GroupId, UserId};
 use crate::membership::{MemberList, Membership, MembershipError};
 
 /// Membership in process memory. Each group keeps a member set and a shared snapshot
-/// list (rebuilt on change) so fan-out clones one `Arc`, not the list.
+/// list (rebuilt on change) so fan-out clones one `Arc`, not the list; each user keeps
+/// the set of their groups.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -18,6 +19,7 @@ use crate::membership::{MemberList, Membership, MembershipError};
 /// let m = InMemoryMembership::new();
 /// m.add("g".into(), "alice".into());
 /// assert!(m.is_member(&"g".into(), &"alice".into()).await.unwrap());
+/// assert_eq!(m.groups_of(&"alice".into()).await.unwrap(), vec!["g".into()]);
 /// m.remove(&"g".into(), &"alice".into());
 /// assert!(m.members(&"g".into()).await.unwrap().is_empty());
 /// # });
@@ -25,6 +27,7 @@ use crate::membership::{MemberList, Membership, MembershipError};
 #[derive(Debug, Default)]
 pub struct InMemoryMembership {
     groups: DashMap<GroupId, Members>,
+    users: DashMap<UserId, BTreeSet<GroupId>>,
 }
 
 #[derive(Debug)]
@@ -49,13 +52,19 @@ impl InMemoryMembership {
 
     /// Adds `user` to `group` (creating the group); returns false if already a member.
     pub fn add(&self, group: GroupId, user: UserId) -> bool {
-        let mut entry = self.groups.entry(group).or_insert_with(|| Members {
-            set: HashSet::new(),
-            list: Arc::from(Vec::new()),
-        });
-        let added = entry.set.insert(user);
+        let added = {
+            let mut entry = self.groups.entry(group.clone()).or_insert_with(|| Members {
+                set: HashSet::new(),
+                list: Arc::from(Vec::new()),
+            });
+            let added = entry.set.insert(user.clone());
+            if added {
+                entry.rebuild();
+            }
+            added
+        }; // one map locked at a time
         if added {
-            entry.rebuild();
+            self.users.entry(user).or_default().insert(group);
         }
         added
     }
@@ -69,12 +78,29 @@ impl InMemoryMembership {
         if removed {
             entry.rebuild();
         }
+        drop(entry);
+        if removed {
+            self.forget(user, group);
+        }
         removed
     }
 
     /// Removes the whole group.
     pub fn remove_group(&self, group: &GroupId) -> bool {
-        self.groups.remove(group).is_some()
+        let Some((_, members)) = self.groups.remove(group) else {
+            return false;
+        };
+        for user in &members.set {
+            self.forget(user, group);
+        }
+        true
+    }
+
+    fn forget(&self, user: &UserId, group: &GroupId) {
+        self.users.remove_if_mut(user, |_, groups| {
+            groups.remove(group);
+            groups.is_empty()
+        });
     }
 
     /// Members of `group`, without going through the async trait.
@@ -93,5 +119,13 @@ impl Membership for InMemoryMembership {
 
     async fn members(&self, group: &GroupId) -> Result<MemberList, MembershipError> {
         Ok(self.members_now(group))
+    }
+
+    async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>, MembershipError> {
+        Ok(self
+            .users
+            .get(user)
+            .map(|groups| groups.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }

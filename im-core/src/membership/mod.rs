@@ -28,4 +28,7 @@ pub trait Membership: Send + Sync + 'static {
 
     /// The members of `group` (empty if the group does not exist).
     async fn members(&self, group: &GroupId) -> Result<MemberList, MembershipError>;
+
+    /// The groups `user` belongs to, in a stable order (for `latest` without a list).
+    async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>, MembershipError>;
 }

@@ -47,13 +47,20 @@ pub enum ClientFrame {
         /// Highest seq read.
         seq: Seq,
     },
+    /// Ask for the latest seq, read position and unread count of groups: the listed ones,
+    /// or (without `group_ids`) every group of the user.
+    Latest {
+        /// The groups to report on; all of the user's groups when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_ids: Option<Vec<GroupId>>,
+    },
     /// Application-level ping; answered with `pong`.
     Ping,
 }
 
 impl ClientFrame {
     /// The `type` strings of every client frame.
-    pub const TYPES: [&'static str; 6] = ["auth", "send", "ack", "sync", "read", "ping"];
+    pub const TYPES: [&'static str; 7] = ["auth", "send", "ack", "sync", "read", "latest", "ping"];
 
     /// The frame's `type` string.
     pub fn type_name(&self) -> &'static str {
@@ -63,6 +70,7 @@ impl ClientFrame {
             ClientFrame::Ack { .. } => "ack",
             ClientFrame::Sync { .. } => "sync",
             ClientFrame::Read { .. } => "read",
+            ClientFrame::Latest { .. } => "latest",
             ClientFrame::Ping => "ping",
         }
     }

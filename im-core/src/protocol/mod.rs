@@ -1,4 +1,4 @@
-//! The JSON frame protocol (see `PROTOCOL.md`): client frames, server frames, error codes.
+//! The JSON frame protocol (see `docs/protocol.md`): client frames, server frames, error codes.
 
 mod body;
 mod client;

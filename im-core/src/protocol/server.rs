@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{ClientMsgId, GroupId, Seq, UserId};
 use crate::message::{Notification, StoredMessage};
 use crate::protocol::ErrorCode;
+use crate::sync::GroupPosition;
 
 /// A server -> client frame. JSON object with a `type` field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,11 @@ pub enum ServerFrame {
         latest_seq: Seq,
         /// More messages follow the last one returned; sync again after it.
         has_more: bool,
+    },
+    /// Answer to `latest`: one entry per group, in the order asked (or by group id).
+    LatestResult {
+        /// Where the user stands in each group.
+        groups: Vec<GroupPosition>,
     },
     /// A notification for the user.
     Notification(Notification),

@@ -1,15 +1,14 @@
 //! The auth phase: the first successful frame must be `auth`, within the deadline.
 
-use futures_util::stream::SplitStream;
-use futures_util::StreamExt;
+use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
-use super::io::{classify, send_frame, WsSink};
 use crate::auth::AuthError;
 use crate::close::CloseReason;
+use crate::connection::io::{classify, send_frame};
+use crate::connection::Connection;
 use crate::engine::Engine;
 use crate::ids::UserId;
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
@@ -18,14 +17,14 @@ use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
 /// until the deadline); a refused token closes it.
 pub(super) async fn authenticate<S>(
     engine: &Engine,
-    sink: &mut WsSink<S>,
-    stream: &mut SplitStream<WebSocketStream<S>>,
+    conn: &mut Connection<S>,
 ) -> Result<UserId, CloseReason>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let config = engine.config();
-    let deadline = Instant::now() + config.auth_timeout;
+    let write_timeout = conn.config.write_timeout;
+    let (sink, stream) = (&mut conn.sink, &mut conn.stream);
+    let deadline = Instant::now() + engine.config().auth_timeout;
     loop {
         let message = match timeout_at(deadline, stream.next()).await {
             Err(_) => return Err(CloseReason::AuthTimeout),
@@ -54,7 +53,7 @@ where
                                 refused.to_string(),
                                 None,
                             );
-                            let _ = send_frame(sink, &frame, config.write_timeout).await;
+                            let _ = send_frame(sink, &frame, write_timeout).await;
                             return Err(CloseReason::AuthFailed);
                         }
                     }
@@ -74,6 +73,6 @@ where
             Message::Close(_) => return Err(CloseReason::ClientClosed),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
-        send_frame(sink, &reply, config.write_timeout).await?;
+        send_frame(sink, &reply, write_timeout).await?;
     }
 }

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::close::CloseReason;
+use crate::conn_manager::SessionHandle;
+use crate::connection::{FrameHandler, TextFrame};
 use crate::engine::Engine;
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use crate::metrics as m;
 use crate::outbound::{OutFrame, Outbound};
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
@@ -15,13 +18,30 @@ use crate::store::Appended;
 /// What a session's handler needs.
 pub(super) struct Context {
     engine: Engine,
-    user: UserId,
-    outbound: Arc<Outbound>,
+    handle: SessionHandle,
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
+impl FrameHandler for Context {
+    async fn on_text(&self, text: TextFrame) {
+        handle_text(self, text.as_str()).await;
+    }
+
+    fn on_binary(&self, _len: usize) {
+        self.reply_error(
+            ErrorCode::BinaryNotSupported,
+            "only text frames carry the protocol",
+            None,
+        );
+    }
+
+    fn on_close(&self, _reason: &CloseReason) {
+        self.engine.connections().unregister(&self.handle);
+    }
+}
+
 impl Context {
-    pub(super) fn new(engine: Engine, user: UserId, outbound: Arc<Outbound>) -> Self {
+    pub(super) fn new(engine: Engine, handle: SessionHandle) -> Self {
         let limiter = engine.config().rate_limit.and_then(|limit| {
             let rate = NonZeroU32::new(limit.per_second)?;
             let burst = NonZeroU32::new(limit.burst).unwrap_or(rate);
@@ -31,26 +51,37 @@ impl Context {
         });
         Self {
             engine,
-            user,
-            outbound,
+            handle,
             limiter,
         }
     }
 
+    pub(super) fn session_id(&self) -> SessionId {
+        self.handle.id()
+    }
+
+    fn user(&self) -> &UserId {
+        self.handle.user()
+    }
+
+    fn outbound(&self) -> &Arc<Outbound> {
+        self.handle.outbound()
+    }
+
     /// Queues a reply (a full queue disconnects the session; the loop notices).
-    pub(super) fn reply(&self, frame: &ServerFrame) {
-        let _ = self.outbound.push(OutFrame::encode(frame));
+    fn reply(&self, frame: &ServerFrame) {
+        let _ = self.outbound().push(OutFrame::encode(frame));
     }
 
     /// Queues an error reply.
-    pub(super) fn reply_error(&self, code: ErrorCode, message: &str, reference: Option<String>) {
+    fn reply_error(&self, code: ErrorCode, message: &str, reference: Option<String>) {
         metrics::counter!(m::ERRORS, "code" => code.as_str()).increment(1);
         self.reply(&ServerFrame::error(code, message, reference));
     }
 }
 
 /// Decodes and handles one text frame; every failure becomes an `error` reply.
-pub(super) async fn handle_text(ctx: &Context, text: &str) {
+async fn handle_text(ctx: &Context, text: &str) {
     let frame = match ClientFrame::decode(text) {
         Ok(frame) => frame,
         Err(e) => return ctx.reply_error(e.code(), &e.to_string(), None),
@@ -65,7 +96,7 @@ pub(super) async fn handle_text(ctx: &Context, text: &str) {
         }
     }
     let engine = &ctx.engine;
-    let user = &ctx.user;
+    let user = ctx.user();
     let result = match &frame {
         ClientFrame::Auth { .. } => {
             return ctx.reply_error(
@@ -107,6 +138,10 @@ pub(super) async fn handle_text(ctx: &Context, text: &str) {
                     has_more: page.has_more,
                 })
             }),
+        ClientFrame::Latest { group_ids } => engine
+            .latest(user, group_ids.as_deref())
+            .await
+            .map(|groups| Some(ServerFrame::LatestResult { groups })),
         ClientFrame::Ack { group_id, seq } => engine.ack(user, group_id, *seq).await.map(|_| None),
         ClientFrame::Read { group_id, seq } => {
             engine.mark_read(user, group_id, *seq).await.map(|_| None)
@@ -131,6 +166,6 @@ fn reference_of(frame: &ClientFrame) -> Option<String> {
         ClientFrame::Sync { group_id, .. }
         | ClientFrame::Ack { group_id, .. }
         | ClientFrame::Read { group_id, .. } => Some(group_id.to_string()),
-        ClientFrame::Auth { .. } | ClientFrame::Ping => None,
+        ClientFrame::Auth { .. } | ClientFrame::Ping | ClientFrame::Latest { .. } => None,
     }
 }

@@ -53,6 +53,34 @@ pub enum StoreError {
 /// [`Appended::Duplicate`] carrying the original message. The dedup check comes first.
 /// The store is the source of truth for the latest seq: the sequencer loads it after a
 /// restart and never reuses a number.
+///
+/// What the engine relies on, shown on the in-memory implementation:
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use im_core::store::{Appended, InMemoryStore, MessageStore, StoreError};
+/// use im_core::{protocol::MessageBody, GroupId, StoredMessage, UserId};
+///
+/// let store: Arc<dyn MessageStore> = Arc::new(InMemoryStore::new());
+/// let msg = |seq, cid: &str| StoredMessage {
+///     group_id: "g".into(), seq, sender_id: "alice".into(), client_msg_id: cid.into(),
+///     body: MessageBody::text("hi"), sent_at: 0,
+/// };
+/// assert!(matches!(store.append(msg(1, "c1")).await?, Appended::Stored(_)));
+/// // A retry (same sender and client_msg_id) is answered with the original, seq 1.
+/// assert!(matches!(store.append(msg(2, "c1")).await?, Appended::Duplicate(m) if m.seq == 1));
+/// // Seq 1 is taken by a different message: a conflict, never an overwrite.
+/// assert!(matches!(store.append(msg(1, "c2")).await, Err(StoreError::SeqConflict { .. })));
+///
+/// let (g, bob) = (GroupId::from("g"), UserId::from("bob"));
+/// assert_eq!(store.latest_seq(&g).await?, 1);
+/// assert_eq!(store.messages_after(&g, 0, 10).await?.len(), 1);
+/// assert_eq!(store.unread_count(&g, &bob).await?, 1);
+/// store.set_read_position(&g, &bob, 1).await?;
+/// assert_eq!(store.unread_count(&g, &bob).await?, 0);
+/// # Ok::<_, StoreError>(()) }).unwrap();
+/// ```
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores `message` (its seq already assigned), atomically checking both unique keys.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures::SinkExt;
 use im_core::protocol::ClientFrame;
 use im_core::CloseReason;
 use tokio::time::Instant;
@@ -12,8 +12,8 @@ use crate::helpers::{test_config, TestServer};
 
 fn fast_heartbeat() -> im_core::EngineConfig {
     let mut config = test_config();
-    config.ping_interval = Duration::from_millis(100);
-    config.idle_timeout = Duration::from_millis(400);
+    config.connection.ping_interval = Duration::from_millis(100);
+    config.connection.idle_timeout = Duration::from_millis(400);
     config
 }
 
@@ -52,7 +52,11 @@ async fn client_that_answers_pings_stays_connected() {
     let server = TestServer::start(fast_heartbeat()).await;
     let mut alive = server.client("alive").await; // its reader task answers pings
     server.wait_sessions("alive", 1).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // 3x the idle timeout
+    // 8 pings at ~100 ms span about twice the 400 ms read deadline.
+    let start = Instant::now();
+    alive.wait_pings(8).await;
+    assert!(start.elapsed() > Duration::from_millis(400));
+    assert!(server.close_reasons().is_empty());
     assert_eq!(
         server
             .engine

@@ -1,21 +1,22 @@
 //! Test helpers: a server on port 0 with fresh in-memory state, and WebSocket clients.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
 use im_core::membership::InMemoryMembership;
 use im_core::protocol::{ClientFrame, ErrorCode, MessageBody, ServerFrame};
-use im_core::store::InMemoryStore;
+use im_core::store::{InMemoryStore, MessageStore};
 use im_core::{
     AuthError, Authenticator, CloseReason, Engine, EngineConfig, GroupId, Seq, StoredMessage,
     UserId,
 };
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -74,11 +75,21 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with_store(config: EngineConfig, store: Arc<InMemoryStore>) -> Self {
+        Self::start_with_stores(config, store.clone(), store).await
+    }
+
+    /// The engine uses `engine_store` (e.g. a wrapper around `store`); the test inspects
+    /// `store`.
+    pub(crate) async fn start_with_stores(
+        config: EngineConfig,
+        store: Arc<InMemoryStore>,
+        engine_store: Arc<dyn MessageStore>,
+    ) -> Self {
         init_logging();
         let membership = Arc::new(InMemoryMembership::new());
         let engine = Engine::new(
             config,
-            store.clone(),
+            engine_store,
             membership.clone(),
             Arc::new(PrefixAuth),
         );
@@ -178,6 +189,7 @@ pub(crate) struct Client {
     events: mpsc::UnboundedReceiver<Event>,
     pub(crate) close: Option<(u16, String)>,
     reader: tokio::task::JoinHandle<()>,
+    pings: Arc<(AtomicUsize, Notify)>,
 }
 
 impl Drop for Client {
@@ -191,6 +203,8 @@ impl Client {
     pub(crate) fn new(ws: Ws) -> Self {
         let (sink, mut stream) = ws.split();
         let (tx, events) = mpsc::unbounded_channel();
+        let pings = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let seen = pings.clone();
         let reader = tokio::spawn(async move {
             let mut close = None;
             while let Some(message) = stream.next().await {
@@ -205,6 +219,11 @@ impl Client {
                     Ok(Message::Close(frame)) => {
                         close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
                     }
+                    // tungstenite queues the pong and sends it with the next read or write.
+                    Ok(Message::Ping(_)) => {
+                        seen.0.fetch_add(1, Ordering::SeqCst);
+                        seen.1.notify_waiters();
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -216,7 +235,24 @@ impl Client {
             events,
             close: None,
             reader,
+            pings,
         }
+    }
+
+    /// Waits until the server has pinged this client `n` times in all.
+    pub(crate) async fn wait_pings(&self, n: usize) {
+        let wait = async {
+            loop {
+                let notified = self.pings.1.notified();
+                if self.pings.0.load(Ordering::SeqCst) >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("fewer than {n} pings within {WAIT:?}"));
     }
 
     pub(crate) async fn send(&mut self, frame: &ClientFrame) {

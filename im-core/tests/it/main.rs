@@ -6,6 +6,7 @@ mod helpers;
 
 mod connections;
 mod heartbeat;
+mod inflight;
 mod membership;
 mod protocol_errors;
 mod sequencing;

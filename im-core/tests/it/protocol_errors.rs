@@ -79,7 +79,7 @@ async fn body_over_limit_is_refused_but_connection_stays() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_frame_gets_error_and_clean_close_others_unaffected() {
     let mut config = test_config();
-    config.max_frame_bytes = 1024;
+    config.connection.max_frame_bytes = 1024;
     let server = TestServer::start(config).await;
     server.join("g", &["alice", "bob"]);
     let mut alice = server.client("alice").await;

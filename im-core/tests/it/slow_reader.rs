@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures::SinkExt;
 use im_core::protocol::{ClientFrame, ServerFrame};
 use im_core::CloseReason;
 use tokio::time::Instant;
@@ -13,7 +13,7 @@ use crate::helpers::{test_config, tiny_buffer_connect, TestServer};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reader_is_cut_off_while_others_keep_their_latency() {
     let mut config = test_config();
-    config.outbound_limit_bytes = 256 * 1024;
+    config.connection.outbound_limit_bytes = 256 * 1024;
     let server = TestServer::start(config).await;
     server.join("g", &["sender", "fast", "slow"]);
 

@@ -169,3 +169,62 @@ async fn read_and_ack_positions_and_unread_counts() {
     );
     assert_eq!(server.store.unread_count(&g, &alice_id).await.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_reports_seq_read_position_and_unread_per_group() {
+    let server = TestServer::start(test_config()).await;
+    server.join("g1", &["alice", "bob"]);
+    server.join("g2", &["alice", "bob"]);
+    server.join("g3", &["bob"]);
+    let mut bob = server.client("bob").await;
+    let mut alice = server.client("alice").await;
+    for i in 1..=3 {
+        bob.send_and_confirm("g1", &format!("a{i}"), "x", &mut Vec::new())
+            .await;
+    }
+    bob.send_and_confirm("g2", "b1", "x", &mut Vec::new()).await;
+    alice.collect_messages(&"g1".into(), 3).await;
+    alice.collect_messages(&"g2".into(), 1).await;
+    alice
+        .send(&ClientFrame::Read {
+            group_id: "g1".into(),
+            seq: 2,
+        })
+        .await;
+
+    // All of alice's groups (not g3), by group id.
+    alice.send(&ClientFrame::Latest { group_ids: None }).await;
+    let ServerFrame::LatestResult { groups } = alice.next().await.unwrap() else {
+        panic!("expected latest_result")
+    };
+    let got: Vec<(String, Seq, Seq, u64)> = groups
+        .iter()
+        .map(|p| (p.group_id.to_string(), p.latest_seq, p.read_seq, p.unread))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("g1".into(), 3, 2, 1), ("g2".into(), 1, 0, 1)],
+        "{groups:?}"
+    );
+
+    // A listed group she is not in is refused; nothing else is reported.
+    alice
+        .send(&ClientFrame::Latest {
+            group_ids: Some(vec!["g2".into(), "g3".into()]),
+        })
+        .await;
+    assert_eq!(
+        alice.expect_error().await.0,
+        im_core::protocol::ErrorCode::NotMember
+    );
+    alice
+        .send(&ClientFrame::Latest {
+            group_ids: Some(vec!["g2".into()]),
+        })
+        .await;
+    let ServerFrame::LatestResult { groups } = alice.next().await.unwrap() else {
+        panic!("expected latest_result")
+    };
+    assert_eq!(groups.len(), 1);
+    assert_eq!((groups[0].latest_seq, groups[0].unread), (1, 1));
+}

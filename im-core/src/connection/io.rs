@@ -3,8 +3,8 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -16,15 +16,15 @@ use crate::outbound::OutFrame;
 use crate::protocol::{ErrorCode, ServerFrame};
 
 /// The write half of a session's socket.
-pub(super) type WsSink<S> = SplitSink<WebSocketStream<S>, Message>;
+pub(crate) type WsSink<S> = SplitSink<WebSocketStream<S>, Message>;
 /// The read half of a session's socket.
-pub(super) type WsStream<S> = SplitStream<WebSocketStream<S>>;
+pub(crate) type WsStream<S> = SplitStream<WebSocketStream<S>>;
 
 /// How long the goodbye (last frames and close frame) may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Sends one message and flushes, within `limit`.
-pub(super) async fn send<S>(
+pub(crate) async fn send<S>(
     sink: &mut WsSink<S>,
     message: Message,
     limit: Duration,
@@ -40,7 +40,7 @@ where
 }
 
 /// Sends a server frame directly (outside the queue), within `limit`.
-pub(super) async fn send_frame<S>(
+pub(crate) async fn send_frame<S>(
     sink: &mut WsSink<S>,
     frame: &ServerFrame,
     limit: Duration,
@@ -54,7 +54,7 @@ where
 /// Says goodbye: a last frame where the reason deserves one, a close frame with the
 /// reason's code and text, then waits for the peer's close reply (draining what it still
 /// sends, so the socket closes cleanly instead of with a reset). Bounded in time.
-pub(super) async fn finish<S>(mut sink: WsSink<S>, stream: WsStream<S>, reason: &CloseReason)
+pub(crate) async fn finish<S>(mut sink: WsSink<S>, stream: WsStream<S>, reason: &CloseReason)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -127,7 +127,7 @@ where
 }
 
 /// Maps a WebSocket error to a close reason.
-pub(super) fn classify(error: &WsError) -> CloseReason {
+pub(crate) fn classify(error: &WsError) -> CloseReason {
     match error {
         WsError::Capacity(_) => CloseReason::FrameTooLarge,
         WsError::ConnectionClosed | WsError::AlreadyClosed => CloseReason::ClientClosed,

@@ -2,30 +2,52 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::io::{classify, WsSink};
 use crate::close::CloseReason;
 use crate::metrics as m;
-use crate::outbound::Outbound;
+use crate::outbound::{OutFrame, Outbound};
+
+/// A batch buffer grown past this many frames is released after use (idle memory).
+const KEEP_BATCH_CAPACITY: usize = 64;
 
 /// Writes everything queued, batch after batch, until the queue is empty. Each batch is
-/// fed to the socket and flushed once. Returns the close reason once the queue is closed.
-/// A batch that cannot be written within `limit` ends the session (`write_timeout`); a
-/// queue overflow while writing (slow consumer) ends it at once.
+/// fed to the socket and flushed once, so frames that queue up while the socket is busy
+/// go out together. Returns the close reason once the queue is closed. A batch that cannot
+/// be written within `limit` ends the connection (`write_timeout`); a queue overflow while
+/// writing (slow consumer) ends it at once.
 pub(super) async fn write_queued<S>(
     sink: &mut WsSink<S>,
     outbound: &Outbound,
+    batch: &mut Vec<OutFrame>,
+    limit: Duration,
+) -> Result<(), CloseReason>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let result = write_batches(sink, outbound, batch, limit).await;
+    batch.clear();
+    if batch.capacity() > KEEP_BATCH_CAPACITY {
+        *batch = Vec::new();
+    }
+    result
+}
+
+async fn write_batches<S>(
+    sink: &mut WsSink<S>,
+    outbound: &Outbound,
+    batch: &mut Vec<OutFrame>,
     limit: Duration,
 ) -> Result<(), CloseReason>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        let mut batch = Vec::new();
-        let drained = outbound.drain(&mut batch);
+        batch.clear();
+        let drained = outbound.drain(batch);
         if batch.is_empty() {
             return match drained.closed {
                 Some(reason) => Err(reason),
@@ -34,7 +56,7 @@ where
         }
         let count = batch.len() as u64;
         let write = async {
-            for frame in batch {
+            for frame in batch.drain(..) {
                 sink.feed(Message::Text(frame.0)).await?;
             }
             sink.flush().await

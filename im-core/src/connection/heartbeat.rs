@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::EngineConfig;
+use super::ConnectionConfig;
 
 /// What the timer found.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ struct PingSchedule {
 }
 
 impl Heartbeat {
-    pub(super) fn new(config: &EngineConfig) -> Self {
+    pub(super) fn new(config: &ConnectionConfig) -> Self {
         let now = Instant::now();
         let mut beat = Self {
             last_seen: now,
@@ -84,10 +84,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn pings_then_declares_dead() {
-        let config = EngineConfig {
+        let config = ConnectionConfig {
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(25),
-            ..EngineConfig::default()
+            ..ConnectionConfig::default()
         };
         let mut beat = Heartbeat::new(&config);
         let mut pings = 0;
