@@ -36,6 +36,15 @@ pub enum EngineError {
     /// Membership lookup failed.
     #[error("membership lookup failed")]
     Membership(#[from] MembershipError),
+    /// The application refused the request (from a [`SendPipeline`](crate::pipeline::SendPipeline)
+    /// or another hook), with the code to report and a reason safe to show.
+    #[error("{reason}")]
+    Rejected {
+        /// The error code sent to the client.
+        code: ErrorCode,
+        /// Why, for the client.
+        reason: String,
+    },
 }
 
 impl EngineError {
@@ -45,6 +54,7 @@ impl EngineError {
             EngineError::NotMember => ErrorCode::NotMember,
             EngineError::InvalidField { .. } => ErrorCode::InvalidField,
             EngineError::BodyTooLarge { .. } => ErrorCode::BodyTooLarge,
+            EngineError::Rejected { code, .. } => *code,
             EngineError::Store(_) | EngineError::Sequence(_) | EngineError::Membership(_) => {
                 ErrorCode::Internal
             }

@@ -14,6 +14,13 @@ pub struct FanoutReport {
     pub refused: usize,
 }
 
+impl std::ops::AddAssign for FanoutReport {
+    fn add_assign(&mut self, other: Self) {
+        self.delivered += other.delivered;
+        self.refused += other.refused;
+    }
+}
+
 /// Queues `frame` for every session of every user in `recipients`. Never waits: a full
 /// queue disconnects its session (slow consumer) and the others are unaffected.
 ///

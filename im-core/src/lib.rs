@@ -15,6 +15,9 @@
 //!   reader is disconnected, nobody else waits.
 //! - [`store::InMemoryStore`], [`membership::InMemoryMembership`]: complete in-process
 //!   implementations of the storage and membership traits.
+//! - [`pipeline`]: hooks for the application: a [`pipeline::SendPipeline`] (e.g. through a
+//!   broker, for several nodes) and a [`pipeline::SessionHook`] (e.g. push what a user
+//!   missed while offline).
 //! - [`metrics`]: metric names recorded through the `metrics` facade.
 //!
 //! See [`Engine`] for a complete server.
@@ -32,6 +35,7 @@ pub mod membership;
 mod message;
 pub mod metrics;
 mod outbound;
+pub mod pipeline;
 pub mod protocol;
 pub mod sequencer;
 mod session;
@@ -42,7 +46,7 @@ pub use auth::{AuthError, Authenticator};
 pub use close::CloseReason;
 pub use config::{EngineConfig, RateLimit};
 pub use conn_manager::{ConnectionManager, SessionHandle};
-pub use engine::Engine;
+pub use engine::{Engine, EngineBuilder};
 pub use error::EngineError;
 pub use ids::{ClientMsgId, GroupId, Seq, SessionId, UserId};
 pub use message::{Notification, StoredMessage};

@@ -41,9 +41,11 @@ pub enum SequenceError {
 }
 
 #[derive(Debug, Default)]
-struct GroupState {
+pub(crate) struct GroupState {
     /// The last seq known to be stored; `None` until loaded from the store.
-    last: Option<Seq>,
+    pub(crate) last: Option<Seq>,
+    /// The last seq this process pushed to its sessions; `None` before the first.
+    pub(crate) pushed: Option<Seq>,
 }
 
 /// Assigns per-group sequence numbers: 1, 2, 3, ... with no gaps or duplicates.
@@ -86,7 +88,7 @@ impl Sequencer {
         }
     }
 
-    fn group(&self, group: &GroupId) -> Arc<Mutex<GroupState>> {
+    pub(crate) fn group(&self, group: &GroupId) -> Arc<Mutex<GroupState>> {
         if let Some(state) = self.groups.get(group) {
             return state.clone();
         }
@@ -131,6 +133,7 @@ impl Sequencer {
                     state.last = Some(stored.seq);
                     metrics::counter!(m::MESSAGES_STORED).increment(1);
                     after_store(stored.clone()).await;
+                    state.pushed = Some(stored.seq);
                     return Ok(Appended::Stored(stored));
                 }
                 Ok(dup @ Appended::Duplicate(_)) => return Ok(dup),

@@ -38,6 +38,9 @@ impl Engine {
             client_msg_id,
             body,
         };
+        if let Some(pipeline) = &self.inner.pipeline {
+            return pipeline.submit(draft).await;
+        }
         let appended = self
             .inner
             .sequencer
@@ -62,17 +65,45 @@ impl Engine {
         push_to_users(&self.inner.connections, members.iter(), &frame)
     }
 
-    /// Delivers a message already stored elsewhere (e.g. by another node, read from the
-    /// broker) to this process's sessions. Call it in seq order per group.
+    /// Delivers a message already stored elsewhere (e.g. by the sequencer of a
+    /// [`SendPipeline`](crate::pipeline::SendPipeline), read back from the broker) to
+    /// this process's sessions, keeping every session in seq order: a message at or
+    /// below the last one pushed for its group is skipped (a redelivery), and a gap
+    /// before it is filled from the store first (at most `sync_max_limit` messages;
+    /// beyond that clients catch up by `sync`). Returns what was pushed.
     pub async fn deliver_stored(&self, message: &StoredMessage) -> FanoutReport {
+        let owner = self.inner.sequencer.group(&message.group_id);
+        let mut state = owner.lock().await;
+        if let Some(last) = state.last {
+            state.last = Some(last.max(message.seq));
+        }
         let mut report = FanoutReport::default();
-        let report_ref = &mut report;
-        self.inner
-            .sequencer
-            .observe(&message.group_id, message.seq, || async move {
-                *report_ref = self.push_stored(message).await;
-            })
-            .await;
+        match state.pushed {
+            Some(pushed) if message.seq <= pushed => return report,
+            Some(pushed) if message.seq > pushed + 1 => {
+                let missing =
+                    (message.seq - pushed - 1).min(u64::from(self.inner.config.sync_max_limit));
+                let limit = usize::try_from(missing).unwrap_or(usize::MAX);
+                match self
+                    .inner
+                    .store
+                    .messages_after(&message.group_id, pushed, limit)
+                    .await
+                {
+                    Ok(gap) => {
+                        for earlier in gap.iter().filter(|m| m.seq < message.seq) {
+                            report += self.push_stored(earlier).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(group = %message.group_id, error = %e, "gap not filled; clients sync");
+                    }
+                }
+            }
+            _ => {}
+        }
+        report += self.push_stored(message).await;
+        state.pushed = Some(message.seq);
         report
     }
 

@@ -14,6 +14,7 @@ use crate::conn_manager::ConnectionManager;
 use crate::error::EngineError;
 use crate::ids::{GroupId, UserId};
 use crate::membership::Membership;
+use crate::pipeline::{SendPipeline, SessionHook};
 use crate::sequencer::Sequencer;
 use crate::store::MessageStore;
 
@@ -64,6 +65,59 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn MessageStore>,
     pub(crate) membership: Arc<dyn Membership>,
     pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) pipeline: Option<Arc<dyn SendPipeline>>,
+    pub(crate) session_hook: Option<Arc<dyn SessionHook>>,
+}
+
+/// Builds an [`Engine`] with optional hooks: [`Engine::builder`].
+#[must_use]
+pub struct EngineBuilder {
+    config: EngineConfig,
+    store: Arc<dyn MessageStore>,
+    membership: Arc<dyn Membership>,
+    auth: Arc<dyn Authenticator>,
+    pipeline: Option<Arc<dyn SendPipeline>>,
+    session_hook: Option<Arc<dyn SessionHook>>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("config", &self.config)
+            .field("pipeline", &self.pipeline.is_some())
+            .field("session_hook", &self.session_hook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// Sends go through `pipeline` instead of the in-process sequencer.
+    pub fn pipeline(mut self, pipeline: Arc<dyn SendPipeline>) -> Self {
+        self.pipeline = Some(pipeline);
+        self
+    }
+
+    /// `hook` runs when each session starts.
+    pub fn session_hook(mut self, hook: Arc<dyn SessionHook>) -> Self {
+        self.session_hook = Some(hook);
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                config: self.config,
+                connections: ConnectionManager::new(),
+                sequencer: Sequencer::new(self.store.clone()),
+                store: self.store,
+                membership: self.membership,
+                auth: self.auth,
+                pipeline: self.pipeline,
+                session_hook: self.session_hook,
+            }),
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -83,15 +137,23 @@ impl Engine {
         membership: Arc<dyn Membership>,
         auth: Arc<dyn Authenticator>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                connections: ConnectionManager::new(),
-                sequencer: Sequencer::new(store.clone()),
-                store,
-                membership,
-                auth,
-            }),
+        Self::builder(config, store, membership, auth).build()
+    }
+
+    /// An [`EngineBuilder`], to add a [`SendPipeline`] or a [`SessionHook`].
+    pub fn builder(
+        config: EngineConfig,
+        store: Arc<dyn MessageStore>,
+        membership: Arc<dyn Membership>,
+        auth: Arc<dyn Authenticator>,
+    ) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            store,
+            membership,
+            auth,
+            pipeline: None,
+            session_hook: None,
         }
     }
 

@@ -33,13 +33,18 @@ pub enum ErrorCode {
     InvalidField,
     /// The message body exceeds the maximum body size.
     BodyTooLarge,
+    /// The group accepts no more messages (e.g. it was dissolved).
+    GroupClosed,
+    /// The server could not finish in time (e.g. the message pipeline is busy); retry
+    /// with the same `client_msg_id`, which never produces a second message.
+    Unavailable,
     /// A server-side failure (storage unavailable, ...); the request may be retried.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::MalformedJson,
         ErrorCode::UnknownType,
         ErrorCode::FrameTooLarge,
@@ -51,6 +56,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::InvalidField,
         ErrorCode::BodyTooLarge,
+        ErrorCode::GroupClosed,
+        ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
 
@@ -68,6 +75,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InvalidField => "invalid_field",
             ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::GroupClosed => "group_closed",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }

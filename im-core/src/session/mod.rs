@@ -43,6 +43,9 @@ where
         .connections()
         .register(user.clone(), outbound.clone());
     tracing::debug!(user = %user, session = %handle.id(), "session started");
+    if let Some(hook) = &engine.inner.session_hook {
+        hook.on_session_started(&handle).await;
+    }
     let ctx = dispatch::Context::new(engine, handle);
     let reason = conn.run(&outbound, &ctx).await;
     tracing::debug!(session = %ctx.session_id(), reason = %reason, "session closed");

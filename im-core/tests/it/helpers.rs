@@ -12,8 +12,8 @@ use im_core::membership::InMemoryMembership;
 use im_core::protocol::{ClientFrame, ErrorCode, MessageBody, ServerFrame};
 use im_core::store::{InMemoryStore, MessageStore};
 use im_core::{
-    AuthError, Authenticator, CloseReason, Engine, EngineConfig, GroupId, Seq, StoredMessage,
-    UserId,
+    AuthError, Authenticator, CloseReason, Engine, EngineBuilder, EngineConfig, GroupId, Seq,
+    StoredMessage, UserId,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
@@ -85,14 +85,25 @@ impl TestServer {
         store: Arc<InMemoryStore>,
         engine_store: Arc<dyn MessageStore>,
     ) -> Self {
+        Self::start_custom(config, store, engine_store, |b| b).await
+    }
+
+    /// Like `start_with_stores`, with hooks added by `customise`.
+    pub(crate) async fn start_custom(
+        config: EngineConfig,
+        store: Arc<InMemoryStore>,
+        engine_store: Arc<dyn MessageStore>,
+        customise: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> Self {
         init_logging();
         let membership = Arc::new(InMemoryMembership::new());
-        let engine = Engine::new(
+        let builder = Engine::builder(
             config,
             engine_store,
             membership.clone(),
             Arc::new(PrefixAuth),
         );
+        let engine = customise(builder).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let closed = Arc::new(Mutex::new(Vec::new()));

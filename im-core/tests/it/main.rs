@@ -8,6 +8,7 @@ mod connections;
 mod heartbeat;
 mod inflight;
 mod membership;
+mod pipeline;
 mod protocol_errors;
 mod sequencing;
 mod slow_reader;
