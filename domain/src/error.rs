@@ -63,7 +63,7 @@ pub enum DomainError {
     /// The entity does not exist.
     #[error("{entity} not found")]
     NotFound {
-        /// `user`, `activity` or `signup`.
+        /// `user`, `activity`, `signup` or `group`.
         entity: &'static str,
     },
     /// The caller may not do this.
@@ -99,6 +99,27 @@ pub enum DomainError {
     /// The activity already has a different group.
     #[error("activity already has a group")]
     GroupAlreadySet,
+    /// The activity's group does not exist yet (its `activity.created` has not been
+    /// handled); retrying later will work.
+    #[error("the activity's group does not exist yet")]
+    GroupNotReady,
+    /// The group was dissolved; nothing changes any more.
+    #[error("group is dissolved")]
+    GroupDissolved,
+    /// The user is not a member of the group.
+    #[error("not a member of the group")]
+    NotMember,
+    /// The owner cannot be removed from their group (dissolve it instead).
+    #[error("the owner cannot be removed from the group")]
+    OwnerCannotBeRemoved,
+    /// An event's payload does not decode as its topic's event type.
+    #[error("malformed {topic} event: {reason}")]
+    MalformedEvent {
+        /// The topic the payload came from.
+        topic: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A concurrent change won; read again and retry.
     #[error("concurrent update, please retry")]
     ConcurrentUpdate,
@@ -140,6 +161,11 @@ impl DomainError {
             Self::SignupNotPending => "signup_not_pending",
             Self::CapacityBelowMembers => "capacity_below_members",
             Self::GroupAlreadySet => "group_already_set",
+            Self::GroupNotReady => "group_not_ready",
+            Self::GroupDissolved => "group_dissolved",
+            Self::NotMember => "not_member",
+            Self::OwnerCannotBeRemoved => "owner_cannot_be_removed",
+            Self::MalformedEvent { .. } => "malformed_event",
             Self::ConcurrentUpdate => "concurrent_update",
             Self::StorageUnavailable(_) => "storage_unavailable",
             Self::Publish(_) => "publish_failed",
@@ -150,14 +176,15 @@ impl DomainError {
     /// The class of the error, for choosing a status code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidUsername(_) | Self::WeakPassword(_) | Self::InvalidInput { .. } => {
-                ErrorKind::InvalidInput
-            }
+            Self::InvalidUsername(_)
+            | Self::WeakPassword(_)
+            | Self::InvalidInput { .. }
+            | Self::MalformedEvent { .. } => ErrorKind::InvalidInput,
             Self::InvalidCredentials | Self::TokenExpired | Self::InvalidToken => {
                 ErrorKind::Unauthorized
             }
             Self::Forbidden(_) => ErrorKind::Forbidden,
-            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::NotFound { .. } | Self::NotMember => ErrorKind::NotFound,
             Self::UsernameTaken
             | Self::ActivityFull
             | Self::AlreadySignedUp
@@ -169,8 +196,12 @@ impl DomainError {
             | Self::SignupNotPending
             | Self::CapacityBelowMembers
             | Self::GroupAlreadySet
+            | Self::GroupDissolved
+            | Self::OwnerCannotBeRemoved
             | Self::ConcurrentUpdate => ErrorKind::Conflict,
-            Self::StorageUnavailable(_) | Self::Publish(_) => ErrorKind::Unavailable,
+            Self::StorageUnavailable(_) | Self::Publish(_) | Self::GroupNotReady => {
+                ErrorKind::Unavailable
+            }
             Self::InvalidConfig(_) | Self::Storage(_) | Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -218,6 +249,13 @@ mod tests {
         assert_eq!(DomainError::ActivityFull.kind(), ErrorKind::Conflict);
         assert_eq!(DomainError::TokenExpired.kind(), ErrorKind::Unauthorized);
         assert_eq!(DomainError::not_found("user").to_string(), "user not found");
+        assert_eq!(DomainError::GroupNotReady.kind(), ErrorKind::Unavailable);
+        assert_eq!(DomainError::GroupDissolved.code(), "group_dissolved");
+        assert_eq!(DomainError::NotMember.code(), "not_member");
+        assert_eq!(
+            DomainError::OwnerCannotBeRemoved.code(),
+            "owner_cannot_be_removed"
+        );
         assert_eq!(
             DomainError::invalid("title", "too long").code(),
             "invalid_input"

@@ -1,17 +1,21 @@
 //! # domain: the social-activity platform's business
 //!
-//! Users, activities and sign-ups; their events; and a transactional outbox that
+//! Users, activities and sign-ups; groups, chat messages and notifications (the IM
+//! service's business and storage); their events; and a transactional outbox that
 //! moves those events to the message bus ([`mq`]). Storage is sqlx over SQLite (the
 //! embedded default) or MySQL/MariaDB, chosen by URL at run time.
 //!
 //! - [`types`]: value types that validate on construction ([`Username`], [`Password`],
 //!   [`Title`], [`Capacity`], [`Timestamp`], ids, ...).
-//! - [`entities`]: [`User`] (and its outward [`Profile`]), [`Activity`], [`Signup`].
+//! - [`entities`]: [`User`] (and its outward [`Profile`]), [`Activity`], [`Signup`],
+//!   [`Group`], [`GroupMember`], [`ChatMessage`], [`Notification`].
 //! - [`auth`]: argon2id password hashing and HS256 JWT access tokens.
 //! - [`events`]: the event payloads, topics and keys of the platform's contract.
 //! - [`repository`]: the storage traits; [`Store`] implements them.
 //! - [`outbox`]: the [`OutboxForwarder`] that publishes committed events.
-//! - [`service`]: [`UserService`] and [`ActivityService`], the business rules.
+//! - [`service`]: [`UserService`], [`ActivityService`], [`GroupService`] and
+//!   [`NotificationService`], the business rules; [`notification_for`] maps events to
+//!   notifications. Chat messages are stored through [`MessageRepository`] on [`Store`].
 //!
 //! Every error is a [`DomainError`] with a stable [`DomainError::code`] and an
 //! [`ErrorKind`] that servers map to HTTP/gRPC/WebSocket statuses in one place.
@@ -76,15 +80,21 @@ pub mod types;
 
 pub use auth::{AccessClaims, HashParams, IssuedToken, PasswordHasher, TokenIssuer};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use entities::{Activity, ActivityStatus, Profile, Signup, SignupStatus, User};
+pub use entities::{
+    Activity, ActivityStatus, ChatMessage, Group, GroupMember, GroupStatus, MemberRole,
+    Notification, Profile, Signup, SignupStatus, User,
+};
 pub use error::{DomainError, ErrorKind};
 pub use outbox::{ForwarderConfig, ForwarderHandle, OutboxForwarder, OutboxRecord};
 pub use repository::{
-    ActivityChange, ActivityCursor, ActivityDecider, ActivityRepository, MemberDelta,
-    OutboxRepository, SignupChange, SignupDecider, SignupOutcome, UserRepository,
+    ActivityChange, ActivityCursor, ActivityDecider, ActivityRepository, AppendOutcome,
+    GroupChange, GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark,
+    MemberDelta, MembershipChange, MessageRepository, NotificationRepository, OutboxRepository,
+    SignupChange, SignupDecider, SignupOutcome, UserRepository,
 };
 pub use service::{
-    ActivityPatch, ActivityService, NewActivity, NewUser, Page, PageRequest, ProfileUpdate,
+    notification_for, ActivityPatch, ActivityService, GroupService, NewActivity, NewUser,
+    NotificationDraft, NotificationService, Page, PageRequest, ProfileUpdate, Recipients,
     UserService,
 };
 pub use storage::{Backend, Store, StoreOptions};

@@ -8,6 +8,17 @@
 //! FOR UPDATE` on MySQL, `BEGIN IMMEDIATE` on SQLite), so business rules are applied to
 //! fresh state and stay in the services while locking stays in storage.
 
+mod groups;
+mod messages;
+mod notifications;
+
+pub use groups::{
+    GroupChange, GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark,
+    MembershipChange,
+};
+pub use messages::{AppendOutcome, MessageRepository};
+pub use notifications::NotificationRepository;
+
 use std::fmt::Debug;
 use std::sync::Arc;
 

@@ -33,6 +33,8 @@ pub use user::UserRegistered;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::DomainError;
+
 /// The topic names, one per event type.
 pub mod topics {
     /// [`super::UserRegistered`].
@@ -65,4 +67,20 @@ pub trait Event: Serialize + DeserializeOwned {
     const TOPIC: &'static str;
     /// The message key: the activity, group or user id it is about.
     fn key(&self) -> String;
+}
+
+/// Decodes a message payload as the event `E`; a payload that is not `E`'s JSON is a
+/// [`DomainError::MalformedEvent`] (retrying cannot help: send it to the poison queue).
+///
+/// ```
+/// use domain::events::{decode, ActivityMemberLeft};
+///
+/// let err = decode::<ActivityMemberLeft>(br#"{"activity_id": 1}"#).unwrap_err();
+/// assert_eq!(err.code(), "malformed_event");
+/// ```
+pub fn decode<E: Event>(payload: &[u8]) -> Result<E, DomainError> {
+    serde_json::from_slice(payload).map_err(|e| DomainError::MalformedEvent {
+        topic: E::TOPIC.to_owned(),
+        reason: e.to_string(),
+    })
 }

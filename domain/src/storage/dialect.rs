@@ -40,6 +40,48 @@ impl Backend {
     }
 }
 
+/// Which position of a (group, user) pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// What the user has read.
+    Read,
+    /// What the user's devices acknowledged.
+    Delivered,
+}
+
+impl Position {
+    /// The column that holds it.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            Self::Read => "read_seq",
+            Self::Delivered => "delivered_seq",
+        }
+    }
+}
+
+impl Backend {
+    /// An upsert of one position that never moves it backwards; binds group, user, seq.
+    pub(crate) fn advance_position(self, which: Position) -> String {
+        let (read, delivered) = match which {
+            Position::Read => ("?", "0"),
+            Position::Delivered => ("0", "?"),
+        };
+        let c = which.column();
+        let insert = format!(
+            "INSERT INTO message_positions (group_id, user_id, read_seq, delivered_seq) \
+             VALUES (?, ?, {read}, {delivered})"
+        );
+        match self {
+            Self::Sqlite => format!(
+                "{insert} ON CONFLICT (group_id, user_id) DO UPDATE SET {c} = MAX({c}, excluded.{c})"
+            ),
+            Self::MySql => {
+                format!("{insert} ON DUPLICATE KEY UPDATE {c} = GREATEST({c}, VALUES({c}))")
+            }
+        }
+    }
+}
+
 impl Store {
     /// Starts a transaction that will write.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, DomainError> {

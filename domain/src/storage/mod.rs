@@ -10,7 +10,12 @@ mod activities;
 mod connect;
 mod dialect;
 mod error;
+mod groups;
+mod inbox;
+mod messages;
+mod notifications;
 mod outbox;
+mod positions;
 mod rows;
 mod signups;
 mod sql;
@@ -26,8 +31,10 @@ pub use connect::StoreOptions;
 pub use dialect::Backend;
 
 /// A connection pool to SQLite or MySQL/MariaDB with the schema migrated.
-/// Implements [`crate::UserRepository`], [`crate::ActivityRepository`] and
-/// [`crate::OutboxRepository`]. Clones share the pool.
+/// Implements [`crate::UserRepository`], [`crate::ActivityRepository`],
+/// [`crate::OutboxRepository`], [`crate::GroupRepository`], [`crate::MessageRepository`]
+/// (its methods are also inherent, so `store.append_messages(..)` needs no import) and
+/// [`crate::NotificationRepository`]. Clones share the pool.
 ///
 /// URLs: `sqlite://path/to/file.db?mode=rwc` (created if missing), `sqlite::memory:`
 /// (one connection, gone when the store closes), `mysql://user:pass@host:3306/db`

@@ -4,7 +4,10 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::error::{corrupt, db_err};
-use crate::entities::{Activity, ActivityStatus, Signup, SignupStatus, User};
+use crate::entities::{
+    Activity, ActivityStatus, ChatMessage, Group, GroupMember, GroupStatus, MemberRole,
+    Notification, Signup, SignupStatus, User,
+};
 use crate::error::DomainError;
 use crate::outbox::OutboxRecord;
 use crate::types::{
@@ -33,6 +36,17 @@ fn int(row: &AnyRow, col: &str) -> Result<i64, DomainError> {
 
 fn time(row: &AnyRow, col: &str) -> Result<Timestamp, DomainError> {
     int(row, col).map(Timestamp::from_unix_millis)
+}
+
+fn optional_time(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, DomainError> {
+    row.try_get::<Option<i64>, _>(col)
+        .map(|t| t.map(Timestamp::from_unix_millis))
+        .map_err(db_err)
+}
+
+fn unsigned(row: &AnyRow, col: &str) -> Result<u64, DomainError> {
+    u64::try_from(int(row, col)?)
+        .map_err(|_| DomainError::internal(format!("stored {col} is negative")))
 }
 
 pub(crate) fn user(row: &AnyRow) -> Result<User, DomainError> {
@@ -94,5 +108,66 @@ pub(crate) fn outbox(row: &AnyRow) -> Result<OutboxRecord, DomainError> {
         payload: text(row, "payload")?,
         metadata,
         created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) const GROUP_COLUMNS: &str =
+    "id, activity_id, owner_id, status, created_at, dissolved_at";
+
+pub(crate) fn group(row: &AnyRow) -> Result<Group, DomainError> {
+    let bad = |e| corrupt("group", e);
+    Ok(Group {
+        id: GroupId::parse(&text(row, "id")?).map_err(bad)?,
+        activity_id: ActivityId::parse(&text(row, "activity_id")?).map_err(bad)?,
+        owner_id: UserId::parse(&text(row, "owner_id")?).map_err(bad)?,
+        status: GroupStatus::parse(&text(row, "status")?).map_err(bad)?,
+        created_at: time(row, "created_at")?,
+        dissolved_at: optional_time(row, "dissolved_at")?,
+    })
+}
+
+pub(crate) const MEMBER_COLUMNS: &str = "group_id, user_id, role, joined_at";
+
+pub(crate) fn group_member(row: &AnyRow) -> Result<GroupMember, DomainError> {
+    let bad = |e| corrupt("group member", e);
+    Ok(GroupMember {
+        group_id: GroupId::parse(&text(row, "group_id")?).map_err(bad)?,
+        user_id: UserId::parse(&text(row, "user_id")?).map_err(bad)?,
+        role: MemberRole::parse(&text(row, "role")?).map_err(bad)?,
+        joined_at: time(row, "joined_at")?,
+    })
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str = "group_id, seq, sender_id, client_msg_id, body, sent_at";
+
+pub(crate) fn chat_message(row: &AnyRow) -> Result<ChatMessage, DomainError> {
+    Ok(ChatMessage {
+        group_id: GroupId::parse(&text(row, "group_id")?).map_err(|e| corrupt("message", e))?,
+        seq: unsigned(row, "seq")?,
+        sender_id: text(row, "sender_id")?,
+        client_msg_id: text(row, "client_msg_id")?,
+        body: text(row, "body")?,
+        sent_at: time(row, "sent_at")?,
+    })
+}
+
+/// The single unsigned integer column `col` (a position or a seq).
+pub(crate) fn position(row: &AnyRow, col: &str) -> Result<u64, DomainError> {
+    unsigned(row, col)
+}
+
+pub(crate) const NOTIFICATION_COLUMNS: &str = "id, user_id, kind, payload, created_at, read_at";
+
+pub(crate) fn notification(row: &AnyRow) -> Result<Notification, DomainError> {
+    let payload = serde_json::from_str(&text(row, "payload")?).map_err(|e| {
+        DomainError::internal(format!("stored notification payload is invalid: {e}"))
+    })?;
+    Ok(Notification {
+        id: text(row, "id")?,
+        user_id: UserId::parse(&text(row, "user_id")?).map_err(|e| corrupt("notification", e))?,
+        kind: text(row, "kind")?,
+        payload,
+        created_at: time(row, "created_at")?,
+        read_at: optional_time(row, "read_at")?,
     })
 }

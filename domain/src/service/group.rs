@@ -1,0 +1,249 @@
+//! [`GroupService`]: activity groups, driven by the activity events and by the owner.
+
+use std::sync::Arc;
+
+use super::group_rules as rules;
+use crate::clock::{Clock, SystemClock};
+use crate::entities::{Group, GroupMember, GroupStatus};
+use crate::error::DomainError;
+use crate::events::{
+    ActivityCancelled, ActivityCreated, ActivityMemberJoined, ActivityMemberLeft, GroupCreated,
+    OutboxEvent,
+};
+use crate::repository::{GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark};
+use crate::types::{ActivityId, GroupId, UserId};
+
+/// The inbox consumer name [`GroupService`] records handled events under by default.
+pub const GROUP_CONSUMER: &str = "im.groups";
+
+/// Groups and members. The `on_*` handlers consume the activity events idempotently:
+/// each records the event id in the inbox in the transaction of its change, so a
+/// redelivered event changes nothing (and `activity.created` is idempotent per
+/// activity, whatever its event id). Every change writes its `group.*` events in the
+/// same transaction.
+///
+/// ```
+/// use domain::events::ActivityCreated;
+/// use domain::{ActivityId, Capacity, GroupService, Store, Timestamp, Title, UserId};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), domain::DomainError> {
+/// let store = Store::connect("sqlite::memory:").await?;
+/// let groups = GroupService::new(store.clone());
+/// let created = ActivityCreated {
+///     activity_id: ActivityId::new(),
+///     creator_id: UserId::new(),
+///     title: Title::parse("Hike")?,
+///     starts_at: Timestamp::now(),
+///     capacity: Capacity::new(10)?,
+///     requires_approval: false,
+///     created_at: Timestamp::now(),
+/// };
+/// let group = groups.on_activity_created("event-1", &created).await?;
+/// let again = groups.on_activity_created("event-2", &created).await?;
+/// assert_eq!(group, again);
+/// assert!(groups.is_member(&group.id, &created.creator_id).await?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GroupService {
+    repo: Arc<dyn GroupRepository>,
+    clock: Arc<dyn Clock>,
+    consumer: String,
+}
+
+impl GroupService {
+    /// A service over `repo` (a [`crate::Store`]).
+    pub fn new(repo: impl GroupRepository) -> Self {
+        Self {
+            repo: Arc::new(repo),
+            clock: Arc::new(SystemClock),
+            consumer: GROUP_CONSUMER.to_owned(),
+        }
+    }
+
+    /// Uses `clock` for "now".
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Records handled events under `consumer` (1 to 64 bytes) instead of
+    /// [`GROUP_CONSUMER`].
+    #[must_use]
+    pub fn with_consumer(mut self, consumer: impl Into<String>) -> Self {
+        self.consumer = consumer.into();
+        self
+    }
+
+    fn mark<'a>(&'a self, event_id: &'a str) -> InboxMark<'a> {
+        InboxMark {
+            consumer: &self.consumer,
+            message_id: event_id,
+        }
+    }
+
+    /// `activity.created`: creates the activity's group, owned by the creator, who is
+    /// its first member; emits `group.created` and `group.member.added` (reason
+    /// `owner`). When the activity already has a group, returns it and writes nothing.
+    pub async fn on_activity_created(
+        &self,
+        event_id: &str,
+        e: &ActivityCreated,
+    ) -> Result<Group, DomainError> {
+        let _ = event_id; // idempotent by activity, whatever the event id
+        if let Some(existing) = self.repo.group_by_activity(&e.activity_id).await? {
+            return Ok(existing);
+        }
+        let group = Group {
+            id: GroupId::new(),
+            activity_id: e.activity_id.clone(),
+            owner_id: e.creator_id.clone(),
+            status: GroupStatus::Active,
+            created_at: self.clock.now(),
+            dissolved_at: None,
+        };
+        let created = OutboxEvent::new(&GroupCreated {
+            group_id: group.id.clone(),
+            activity_id: group.activity_id.clone(),
+            owner_id: group.owner_id.clone(),
+            created_at: group.created_at,
+        })?;
+        let (owner, added) = rules::owner_membership(&group)?;
+        self.repo
+            .create_group(&group, &owner, vec![created, added])
+            .await
+    }
+
+    /// `activity.member.joined`: adds the user (role member); emits
+    /// `group.member.added` (reason `signup_accepted`). Nothing when already a member,
+    /// the group is dissolved, or the event was handled. When the activity has no
+    /// group yet, fails with [`DomainError::GroupNotReady`] (retry later).
+    pub async fn on_member_joined(
+        &self,
+        event_id: &str,
+        e: &ActivityMemberJoined,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        let decide: &GroupDecider<'_> = &|g, m| rules::join(g, m, &e.user_id, now);
+        let outcome = self
+            .repo
+            .change_group(
+                GroupRef::Activity(&e.activity_id),
+                Some(&e.user_id),
+                Some(self.mark(event_id)),
+                decide,
+            )
+            .await?;
+        match outcome {
+            GroupChangeOutcome::NoGroup => Err(DomainError::GroupNotReady),
+            _ => Ok(()),
+        }
+    }
+
+    /// `activity.member.left`: removes the user; emits `group.member.removed` (reason
+    /// `left`, by nobody). Nothing when not a member, there is no group, or the event
+    /// was handled.
+    pub async fn on_member_left(
+        &self,
+        event_id: &str,
+        e: &ActivityMemberLeft,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        let decide: &GroupDecider<'_> = &|g, m| rules::leave(g, m, &e.user_id, now);
+        self.repo
+            .change_group(
+                GroupRef::Activity(&e.activity_id),
+                Some(&e.user_id),
+                Some(self.mark(event_id)),
+                decide,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// `activity.cancelled`: dissolves the group (members and messages are kept);
+    /// emits `group.dissolved` (by nobody). Nothing when already dissolved, there is
+    /// no group, or the event was handled.
+    pub async fn on_activity_cancelled(
+        &self,
+        event_id: &str,
+        e: &ActivityCancelled,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        let decide: &GroupDecider<'_> = &|g, _| rules::dissolve(g, None, now);
+        self.repo
+            .change_group(
+                GroupRef::Activity(&e.activity_id),
+                None,
+                Some(self.mark(event_id)),
+                decide,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The owner removes `user`; emits `group.member.removed` (reason
+    /// `removed_by_owner`, by the owner). Errors: `not_found` (no such group),
+    /// `forbidden` (not the owner), `group_dissolved`, `owner_cannot_be_removed`,
+    /// `not_member`.
+    pub async fn remove_member(
+        &self,
+        actor: &UserId,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        let decide: &GroupDecider<'_> = &|g, m| rules::remove(g, m, actor, user, now);
+        let outcome = self
+            .repo
+            .change_group(GroupRef::Id(group), Some(user), None, decide)
+            .await?;
+        match outcome {
+            GroupChangeOutcome::NoGroup => Err(DomainError::not_found("group")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The owner dissolves the group; emits `group.dissolved` (by the owner).
+    /// Dissolving a dissolved group changes nothing and returns it. Errors:
+    /// `not_found`, `forbidden`.
+    pub async fn dissolve(&self, actor: &UserId, group: &GroupId) -> Result<Group, DomainError> {
+        let now = self.clock.now();
+        let decide: &GroupDecider<'_> = &|g, _| rules::dissolve(g, Some(actor), now);
+        self.repo
+            .change_group(GroupRef::Id(group), None, None, decide)
+            .await?
+            .group()
+            .ok_or_else(|| DomainError::not_found("group"))
+    }
+
+    /// The group with this id (`not_found` when there is none).
+    pub async fn group(&self, id: &GroupId) -> Result<Group, DomainError> {
+        self.repo
+            .group(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("group"))
+    }
+
+    /// The group of an activity, once created.
+    pub async fn group_by_activity(&self, id: &ActivityId) -> Result<Option<Group>, DomainError> {
+        self.repo.group_by_activity(id).await
+    }
+
+    /// The members: the owner first, then by join time.
+    pub async fn members(&self, id: &GroupId) -> Result<Vec<GroupMember>, DomainError> {
+        self.repo.group_members(id).await
+    }
+
+    /// True when `user` is a member of the group (of a dissolved one too).
+    pub async fn is_member(&self, group: &GroupId, user: &UserId) -> Result<bool, DomainError> {
+        Ok(self.repo.group_member(group, user).await?.is_some())
+    }
+
+    /// The groups `user` is a member of, by group id.
+    pub async fn groups_of(&self, user: &UserId) -> Result<Vec<Group>, DomainError> {
+        self.repo.groups_of(user).await
+    }
+}
