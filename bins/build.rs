@@ -2,7 +2,7 @@
 //! no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/user.proto", "proto/activity.proto"];
+    let protos = ["proto/user.proto", "proto/activity.proto", "proto/im.proto"];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

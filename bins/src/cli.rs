@@ -15,6 +15,8 @@ pub enum Service {
     Users,
     /// The activity server.
     Activities,
+    /// The IM server.
+    Im,
     /// Everything in one process.
     AllInOne,
 }
@@ -25,6 +27,7 @@ impl Service {
         match self {
             Self::Users => "user-server",
             Self::Activities => "activity-server",
+            Self::Im => "im-server",
             Self::AllInOne => "social-im (all-in-one)",
         }
     }
@@ -44,12 +47,13 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
     let server = match service {
         Service::Users => services::start_user_server(settings).await,
         Service::Activities => services::start_activity_server(settings).await,
+        Service::Im => services::start_im_server(settings).await,
         Service::AllInOne => services::start_all_in_one(settings).await,
     }
     .context("starting")?;
     println!(
         "{}: HTTP on http://{}  gRPC on {}  (database {database}, broker {broker}; \
-         GET /healthz, /metrics; API under /api/v1)",
+         GET /healthz, /metrics; API under /api/v1; WebSocket /ws)",
         service.name(),
         server.http,
         server.grpc

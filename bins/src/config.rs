@@ -46,6 +46,34 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Where the other services are (for the servers run separately).
     pub services: ServiceSettings,
+    /// The IM service: this node's name and the chat limits.
+    pub im: ImSettings,
+}
+
+/// The IM service's settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImSettings {
+    /// This node's name, unique among the IM nodes sharing a broker: its consumer group
+    /// for stored messages is `im.push.<node_id>`. Default `im-1`.
+    pub node_id: String,
+    /// Most characters of a chat message's text. Default 4,000.
+    pub max_text_chars: usize,
+    /// Messages a user may send per second, all devices together. Default 20.
+    pub sends_per_second: u32,
+    /// Messages a user may send in a burst. Default 40.
+    pub send_burst: u32,
+}
+
+impl Default for ImSettings {
+    fn default() -> Self {
+        Self {
+            node_id: "im-1".into(),
+            max_text_chars: 4000,
+            sends_per_second: 20,
+            send_burst: 40,
+        }
+    }
 }
 
 /// The HTTP listener and its limits.
@@ -144,6 +172,7 @@ impl Default for Settings {
                 token_ttl_secs: 86_400,
             },
             services: ServiceSettings::default(),
+            im: ImSettings::default(),
         }
     }
 }
@@ -208,6 +237,21 @@ impl Settings {
         }
         if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > 365 * 86_400 {
             return invalid("auth.token_ttl_secs", "must be between 1 and a year");
+        }
+        let node = &self.im.node_id;
+        if node.is_empty()
+            || node.len() > 64
+            || !node
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return invalid("im.node_id", "must be 1 to 64 of A-Z a-z 0-9 - _");
+        }
+        if self.im.max_text_chars == 0 || self.im.max_text_chars > 16_000 {
+            return invalid("im.max_text_chars", "must be between 1 and 16000");
+        }
+        if self.im.sends_per_second == 0 || self.im.send_burst == 0 {
+            return invalid("im.sends_per_second", "rates must be greater than zero");
         }
         Ok(())
     }

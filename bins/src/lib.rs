@@ -1,6 +1,7 @@
 //! The platform's servers, as a library the thin binaries in `src/bin/` call: settings
-//! ([`config`]), the HTTP API ([`http`], [`users`], [`activities`]), gRPC ([`grpc`]) and
-//! assembly ([`server`]).
+//! ([`config`]), the HTTP API ([`http`], [`users`], [`activities`]), the IM service
+//! ([`im`]: groups, chat over WebSocket, notifications), gRPC ([`grpc`]) and assembly
+//! ([`server`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -16,5 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod grpc;
 pub mod http;
+pub mod im;
 pub mod server;
 pub mod users;

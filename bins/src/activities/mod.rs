@@ -1,4 +1,5 @@
 //! The activity service's server side.
 
+pub mod group_link;
 pub mod http;
 pub mod view;

@@ -1,6 +1,7 @@
 //! The gRPC side: generated code from `proto/`, the services, and error mapping.
 
 pub mod activity;
+pub mod im;
 pub mod status;
 pub mod user;
 
@@ -19,5 +20,9 @@ pub mod pb {
     /// `social_im.activity.v1`.
     pub mod activity {
         tonic::include_proto!("social_im.activity.v1");
+    }
+    /// `social_im.im.v1`.
+    pub mod im {
+        tonic::include_proto!("social_im.im.v1");
     }
 }

@@ -8,4 +8,4 @@ pub mod serve;
 pub mod services;
 
 pub use platform::{Platform, StartError};
-pub use running::Running;
+pub use running::{Background, Running};

@@ -3,12 +3,23 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use im_core::Engine;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::platform::{Platform, StartError};
 use super::serve;
 use crate::http::{finish, HttpLimits};
+
+/// What a server runs beside its listeners: the message handlers and the real-time
+/// engine, both stopped gracefully with the server.
+#[derive(Debug, Default)]
+pub struct Background {
+    /// Event and message handlers.
+    pub router: Option<mq::Router>,
+    /// The WebSocket engine: its sessions are closed with reason `shutdown`.
+    pub engine: Option<Engine>,
+}
 
 /// A server that is serving HTTP and gRPC.
 #[derive(Debug)]
@@ -29,6 +40,17 @@ impl Running {
         platform: Platform,
         routes: Router,
         grpc: tonic::service::Routes,
+    ) -> Result<Self, StartError> {
+        Self::serve_with(platform, routes, grpc, Background::default()).await
+    }
+
+    /// As [`serve`](Self::serve), also running `background`: the router's handlers are
+    /// subscribed before this returns.
+    pub async fn serve_with(
+        platform: Platform,
+        routes: Router,
+        grpc: tonic::service::Routes,
+        background: Background,
     ) -> Result<Self, StartError> {
         let settings = &platform.settings;
         let limits = HttpLimits {
@@ -51,6 +73,21 @@ impl Running {
                 })?;
         let shutdown = platform.shutdown.clone();
         let mut tasks = JoinSet::new();
+        if let Some(router) = background.router {
+            let handle = router.handle();
+            tasks.spawn(async move { router.run().await.map_err(|e| format!("handlers: {e}")) });
+            handle.running().await;
+            let (stop, engine) = (shutdown.clone(), background.engine);
+            tasks.spawn(async move {
+                stop.cancelled().await;
+                if let Some(engine) = engine {
+                    let told = engine.shutdown();
+                    tracing::info!(sessions = told, "closing WebSocket sessions");
+                }
+                handle.shutdown();
+                Ok(())
+            });
+        }
         let app = finish(routes, limits);
         let stop = shutdown.clone();
         tasks.spawn(async move {

@@ -1,5 +1,6 @@
-//! The servers, each started from settings: the user server, the activity server, and
-//! the all-in-one server that serves both from one process on one port.
+//! The servers, each started from settings: the user server, the activity server, the
+//! IM server, and the all-in-one server that serves all three from one process on one
+//! port.
 
 use std::sync::Arc;
 
@@ -9,14 +10,38 @@ use tonic::service::Routes;
 
 use super::broker::Broker;
 use super::platform::{Platform, StartError};
-use super::running::Running;
+use super::running::{Background, Running};
 use crate::activities::http::{self as activity_http, ActivityState};
 use crate::config::Settings;
 use crate::grpc::activity::ActivityGrpc;
 use crate::grpc::pb::activity::activity_service_server::ActivityServiceServer;
 use crate::grpc::pb::user::user_service_server::UserServiceServer;
 use crate::grpc::user::UserGrpc;
+use crate::im::ImService;
 use crate::users::http::{self as user_http, UserState};
+
+/// Handler retries before a message goes to the poison topic.
+const HANDLER_ATTEMPTS: u32 = 5;
+/// Where messages that keep failing go (inspect and replay with `mq::poison`).
+pub const POISON_TOPIC: &str = "poison";
+
+/// A router for a service's event handlers: poison queue outside, retry inside.
+fn event_router(platform: &Platform) -> mq::Router {
+    use mq::middleware::{PoisonQueueLayer, RecoverLayer, RetryLayer, RetryPolicy};
+    let mut router = mq::Router::new(mq::RouterConfig::default());
+    router
+        .layer(PoisonQueueLayer::new(
+            Arc::clone(&platform.broker.publisher),
+            POISON_TOPIC,
+        ))
+        .layer(RetryLayer::new(
+            RetryPolicy::default()
+                .max_attempts(HANDLER_ATTEMPTS)
+                .initial_interval(std::time::Duration::from_millis(50)),
+        ))
+        .layer(RecoverLayer::new());
+    router
+}
 
 /// One service's HTTP routes and gRPC service, on a platform.
 struct Parts<G> {
@@ -37,8 +62,16 @@ fn user_parts(platform: &Platform) -> Parts<UserServiceServer<UserGrpc>> {
     Parts { http, grpc }
 }
 
-fn activity_parts(platform: &Platform) -> Parts<ActivityServiceServer<ActivityGrpc>> {
+fn activity_parts(
+    platform: &Platform,
+    router: &mut mq::Router,
+) -> Parts<ActivityServiceServer<ActivityGrpc>> {
     let activities = Arc::new(ActivityService::new(platform.store.clone()));
+    crate::activities::group_link::register(
+        router,
+        Arc::clone(&platform.broker.subscriber),
+        Arc::clone(&activities),
+    );
     let http = activity_http::routes(ActivityState {
         activities: Arc::clone(&activities),
         tokens: platform.tokens.clone(),
@@ -70,8 +103,32 @@ pub async fn start_activity_server(settings: Settings) -> Result<Running, StartE
 /// The activity server on a given broker.
 pub async fn activity_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
-    let parts = activity_parts(&platform);
-    Running::serve(platform, parts.http, Routes::new(parts.grpc)).await
+    let mut router = event_router(&platform);
+    let parts = activity_parts(&platform, &mut router);
+    let background = Background {
+        router: Some(router),
+        engine: None,
+    };
+    Running::serve_with(platform, parts.http, Routes::new(parts.grpc), background).await
+}
+
+/// Starts the IM server: groups, messages and notifications over HTTP, the WebSocket
+/// at `/ws`, `GroupService` over gRPC, and the IM event handlers.
+pub async fn start_im_server(settings: Settings) -> Result<Running, StartError> {
+    let broker = Broker::connect(&settings.broker).await?;
+    im_server(settings, broker).await
+}
+
+/// The IM server on a given broker.
+pub async fn im_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
+    let platform = Platform::start_with(settings, broker).await?;
+    let mut router = event_router(&platform);
+    let im = ImService::build(&platform, &mut router);
+    let background = Background {
+        router: Some(router),
+        engine: Some(im.engine),
+    };
+    Running::serve_with(platform, im.http, Routes::new(im.grpc), background).await
 }
 
 /// Starts everything in one process: every HTTP path on one port and every gRPC
@@ -85,9 +142,17 @@ pub async fn start_all_in_one(settings: Settings) -> Result<Running, StartError>
 /// The all-in-one server on a given broker.
 pub async fn all_in_one(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
+    let mut router = event_router(&platform);
     let users = user_parts(&platform);
-    let activities = activity_parts(&platform);
-    let http = users.http.merge(activities.http);
-    let grpc = Routes::new(users.grpc).add_service(activities.grpc);
-    Running::serve(platform, http, grpc).await
+    let activities = activity_parts(&platform, &mut router);
+    let im = ImService::build(&platform, &mut router);
+    let http = users.http.merge(activities.http).merge(im.http);
+    let grpc = Routes::new(users.grpc)
+        .add_service(activities.grpc)
+        .add_service(im.grpc);
+    let background = Background {
+        router: Some(router),
+        engine: Some(im.engine),
+    };
+    Running::serve_with(platform, http, grpc, background).await
 }
