@@ -64,7 +64,9 @@ async fn batch_outcomes(db: Db) -> anyhow::Result<()> {
     let other = GroupId::new();
     let elsewhere = msg(&other, 1, "alice", "a-1");
     assert_eq!(
-        store.append_messages(&[elsewhere.clone()]).await?,
+        store
+            .append_messages(std::slice::from_ref(&elsewhere))
+            .await?,
         vec![AppendOutcome::Stored(elsewhere)]
     );
 
@@ -94,7 +96,7 @@ async fn batch_outcomes(db: Db) -> anyhow::Result<()> {
     assert_eq!(store.latest_seq(&g).await?, 3);
     // The longest accepted ids round-trip.
     let long = msg(&g, 4, &"s".repeat(64), &"é".repeat(64));
-    store.append_messages(&[long.clone()]).await?;
+    store.append_messages(std::slice::from_ref(&long)).await?;
     assert_eq!(store.messages_after(&g, 3, 1).await?, vec![long]);
     t.finish().await
 }

@@ -59,7 +59,7 @@ async fn idempotent_per_event(db: Db) -> anyhow::Result<()> {
     assert_eq!(n.unread_count(&alice).await?, 1);
     assert_eq!(n.unread_count(&carol).await?, 1);
     // Another event is another notification.
-    n.notify("ev-2", &[alice.clone()], "welcome", json!({}))
+    n.notify("ev-2", std::slice::from_ref(&alice), "welcome", json!({}))
         .await?;
     assert_eq!(n.unread_count(&alice).await?, 2);
     assert!(n
@@ -73,7 +73,7 @@ async fn idempotent_per_event(db: Db) -> anyhow::Result<()> {
         ("ev", ""),
     ] {
         let err = n
-            .notify(event, &[alice.clone()], kind, json!({}))
+            .notify(event, std::slice::from_ref(&alice), kind, json!({}))
             .await
             .err();
         assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::InvalidInput));
@@ -91,7 +91,7 @@ async fn list_unread_mark_read(db: Db) -> anyhow::Result<()> {
         let got = n
             .notify(
                 &format!("ev-{i}"),
-                &[alice.clone()],
+                std::slice::from_ref(&alice),
                 "welcome",
                 json!({ "i": i }),
             )
@@ -99,7 +99,7 @@ async fn list_unread_mark_read(db: Db) -> anyhow::Result<()> {
         made.push(got[0].id.clone());
     }
     let bobs = n
-        .notify("ev-0", &[bob.clone()], "welcome", json!({}))
+        .notify("ev-0", std::slice::from_ref(&bob), "welcome", json!({}))
         .await?;
     let bobs_id = bobs[0].id.clone();
 

@@ -1,8 +1,6 @@
 //! Which events notify whom: [`notification_for`], a pure mapping from an event (its
 //! topic and JSON payload) to a [`NotificationDraft`].
 
-use serde::Serialize;
-
 use crate::error::DomainError;
 use crate::events::{
     decode, topics, ActivityCancelled, ActivityMemberJoined, ActivitySignupRejected,
@@ -50,10 +48,7 @@ fn draft<E: Event>(
     payload: &[u8],
     kind: &'static str,
     recipients: impl FnOnce(&E) -> Option<Recipients>,
-) -> Result<Option<NotificationDraft>, DomainError>
-where
-    E: Serialize,
-{
+) -> Result<Option<NotificationDraft>, DomainError> {
     let event: E = decode(payload)?;
     let Some(recipients) = recipients(&event) else {
         return Ok(None);
