@@ -178,4 +178,22 @@ pub trait OutboxRepository: Debug + Send + Sync + 'static {
     async fn purge_published(&self, before: Timestamp) -> Result<u64, DomainError>;
     /// Notified after every commit that wrote outbox rows in this process.
     fn new_rows(&self) -> Arc<Notify>;
+    /// Takes or renews the forwarding lease for `holder` until `until`, when it is free,
+    /// expired at `now`, or already `holder`'s; returns whether `holder` holds it. Only
+    /// the holder forwards, so forwarders sharing a database do not publish every row
+    /// once each. The default (a repository of one process) always grants it.
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, DomainError> {
+        let _ = (holder, now, until);
+        Ok(true)
+    }
+    /// Gives the lease up, if `holder` has it, so another forwarder takes over at once.
+    async fn release_lease(&self, holder: &str) -> Result<(), DomainError> {
+        let _ = holder;
+        Ok(())
+    }
 }

@@ -18,19 +18,23 @@ use crate::types::Timestamp;
 pub struct ForwarderConfig {
     /// Most rows read and published per round (default 100).
     pub batch_size: u32,
-    /// How often to look for rows written by other processes (default 1 s); rows
+    /// How often to look for rows written by other processes (default 250 ms); rows
     /// written through this process's [`crate::Store`] wake the forwarder at once.
     pub poll_interval: Duration,
     /// How long to wait after a failed round (default 1 s).
     pub retry_delay: Duration,
+    /// How long the forwarding lease lasts without renewal (default 10 s): when the
+    /// forwarder holding it dies, another takes over after at most this long.
+    pub lease_ttl: Duration,
 }
 
 impl Default for ForwarderConfig {
     fn default() -> Self {
         Self {
             batch_size: 100,
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(250),
             retry_delay: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -41,7 +45,12 @@ impl Default for ForwarderConfig {
 /// one topic in one `publish` call; the message id is the row's stored id, the key its
 /// event key), then marks them published. A crash between publishing and marking
 /// publishes the same messages again, with the same ids: at least once, never lost.
-/// Run one forwarder per database; a second one only adds duplicates.
+/// Several forwarders may share a database (every server runs one): only the holder of
+/// the database's forwarding lease forwards ([`OutboxRepository::acquire_lease`],
+/// renewed every round, [`ForwarderConfig::lease_ttl`]), so rows are published once and
+/// in order; the others take over when it stops (it releases the lease) or dies (the
+/// lease expires). A holder that stalls longer than the TTL may overlap with its
+/// successor for a round: duplicates, never a loss.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -58,6 +67,7 @@ impl Default for ForwarderConfig {
 /// # Ok(()) }
 /// ```
 pub struct OutboxForwarder {
+    holder: String,
     repo: Arc<dyn OutboxRepository>,
     publisher: Arc<dyn mq::Publisher>,
     config: ForwarderConfig,
@@ -76,6 +86,7 @@ impl OutboxForwarder {
     /// A forwarder from `repo` to `publisher` with the default settings.
     pub fn new(repo: impl OutboxRepository, publisher: Arc<dyn mq::Publisher>) -> Self {
         Self {
+            holder: format!("forwarder-{}", uuid::Uuid::now_v7()),
             repo: Arc::new(repo),
             publisher,
             config: ForwarderConfig::default(),
@@ -133,7 +144,24 @@ impl OutboxForwarder {
         let new_rows = self.repo.new_rows();
         let full = usize::try_from(self.config.batch_size).unwrap_or(usize::MAX);
         while !token.is_cancelled() {
-            let wait = match self.forward_batch().await {
+            let now = Timestamp::now();
+            let lease = self
+                .repo
+                .acquire_lease(&self.holder, now, now.plus(self.config.lease_ttl))
+                .await;
+            let wait = match lease {
+                Ok(false) => {
+                    // Another forwarder holds the lease: wait, then try again.
+                    tokio::select! {
+                        () = token.cancelled() => break,
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                    }
+                    continue;
+                }
+                Err(e) => Err(e),
+                Ok(true) => self.forward_batch().await,
+            };
+            let wait = match wait {
                 Ok(n) if n >= full => continue,
                 Ok(_) => self.config.poll_interval,
                 Err(e) => {
@@ -146,6 +174,9 @@ impl OutboxForwarder {
                 () = new_rows.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
+        }
+        if let Err(e) = self.repo.release_lease(&self.holder).await {
+            tracing::debug!(error = %e, "outbox lease not released; it expires");
         }
         tracing::debug!("outbox forwarder stopped");
     }

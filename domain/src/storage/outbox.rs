@@ -49,6 +49,44 @@ impl OutboxRepository for Store {
         rows.iter().map(rows::outbox).collect()
     }
 
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, DomainError> {
+        sqlx::query(
+            "UPDATE outbox_lease SET holder = ?, expires_at = ? \
+             WHERE id = 1 AND (holder = ? OR expires_at < ?)",
+        )
+        .bind(holder)
+        .bind(until.unix_millis())
+        .bind(holder)
+        .bind(now.unix_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        // Read back rather than trust the affected-row count (MySQL counts unchanged
+        // rows as unaffected).
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT holder FROM outbox_lease WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(current.as_deref() == Some(holder))
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), DomainError> {
+        sqlx::query(
+            "UPDATE outbox_lease SET holder = '', expires_at = 0 WHERE id = 1 AND holder = ?",
+        )
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn mark_published(&self, ids: &[i64], at: Timestamp) -> Result<(), DomainError> {
         // Explicit ids, never `id <= max`: a lower id may commit after a higher one.
         for chunk in ids.chunks(500) {
