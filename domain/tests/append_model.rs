@@ -41,15 +41,18 @@ proptest! {
                 let mut expected = Vec::new();
                 for m in &msgs {
                     let key = (m.sender_id.clone(), m.client_msg_id.clone());
-                    expected.push(if let Some(original) = by_key.get(&key) {
+                    let outcome = if let Some(original) = by_key.get(&key) {
                         AppendOutcome::Duplicate(original.clone())
-                    } else if by_seq.contains_key(&m.seq) {
-                        AppendOutcome::SeqTaken
-                    } else {
+                    } else if let std::collections::btree_map::Entry::Vacant(slot) =
+                        by_seq.entry(m.seq)
+                    {
+                        slot.insert(m.clone());
                         by_key.insert(key, m.clone());
-                        by_seq.insert(m.seq, m.clone());
                         AppendOutcome::Stored(m.clone())
-                    });
+                    } else {
+                        AppendOutcome::SeqTaken
+                    };
+                    expected.push(outcome);
                 }
                 anyhow::ensure!(got == expected, "batch {batch:?}: got {got:?}, expected {expected:?}");
             }
