@@ -2,12 +2,14 @@
 //! SQLite or a fresh MariaDB database, sharing one in-memory broker the tests watch.
 #![allow(dead_code)]
 
+pub(crate) mod ws;
+
 use std::time::Duration;
 
 use anyhow::Context;
 use bins::config::{BrokerSettings, Settings};
 use bins::server::broker::Broker;
-use bins::server::services::{activity_server, user_server};
+use bins::server::services::{activity_server, im_server, user_server};
 use bins::server::Running;
 use mq::backend::memory::MemoryBroker;
 use mq::{Message, Subscriber, Subscription};
@@ -33,6 +35,8 @@ pub(crate) const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub(crate) struct Env {
     pub(crate) users: Running,
     pub(crate) activities: Running,
+    /// The IM server, when started with [`Env::start_full`].
+    pub(crate) im: Option<Running>,
     pub(crate) broker: MemoryBroker,
     pub(crate) client: reqwest::Client,
     pub(crate) settings: Settings,
@@ -60,7 +64,20 @@ impl Env {
         Self::start_with(db, |_| {}).await
     }
 
+    /// The user, activity and IM servers.
+    pub(crate) async fn start_full(db: Db) -> anyhow::Result<Self> {
+        Self::start_servers(db, true, |_| {}).await
+    }
+
     pub(crate) async fn start_with(db: Db, tweak: impl Fn(&mut Settings)) -> anyhow::Result<Self> {
+        Self::start_servers(db, false, tweak).await
+    }
+
+    async fn start_servers(
+        db: Db,
+        with_im: bool,
+        tweak: impl Fn(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -91,10 +108,16 @@ impl Env {
             kind: "memory",
         };
         let users = user_server(settings.clone(), shared.clone()).await?;
-        let activities = activity_server(settings.clone(), shared).await?;
+        let activities = activity_server(settings.clone(), shared.clone()).await?;
+        let im = if with_im {
+            Some(im_server(settings.clone(), shared).await?)
+        } else {
+            None
+        };
         Ok(Self {
             users,
             activities,
+            im,
             broker,
             client: reqwest::Client::new(),
             settings,
@@ -108,8 +131,14 @@ impl Env {
     pub(crate) async fn finish(self) -> anyhow::Result<()> {
         self.users.shutdown();
         self.activities.shutdown();
+        if let Some(im) = &self.im {
+            im.shutdown();
+        }
         self.users.wait().await.map_err(anyhow::Error::msg)?;
         self.activities.wait().await.map_err(anyhow::Error::msg)?;
+        if let Some(im) = self.im {
+            im.wait().await.map_err(anyhow::Error::msg)?;
+        }
         if let Some(name) = self.mysql_db {
             admin(&format!("DROP DATABASE {name}")).await?;
         }
@@ -117,12 +146,20 @@ impl Env {
     }
 
     fn base(&self, path: &str) -> String {
-        let server = if path.starts_with("/api/v1/users") {
-            &self.users
-        } else {
-            &self.activities
+        let im_path = path.starts_with("/api/v1/groups")
+            || path.starts_with("/api/v1/notifications")
+            || path.starts_with("/ws");
+        let server = match &self.im {
+            Some(im) if im_path => im,
+            _ if path.starts_with("/api/v1/users") => &self.users,
+            _ => &self.activities,
         };
         format!("http://{}{path}", server.http)
+    }
+
+    /// The WebSocket URL of the IM server.
+    pub(crate) fn ws_url(&self) -> String {
+        self.base("/ws").replacen("http://", "ws://", 1)
     }
 
     /// Sends `body` (JSON) with an optional token; returns status and JSON body.
