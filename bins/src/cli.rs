@@ -41,7 +41,7 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
     let database = crate::server::platform::redact(&settings.database.url);
     let broker = match &settings.broker {
         crate::config::BrokerSettings::Memory => "in-memory".to_owned(),
-        crate::config::BrokerSettings::Redis { url } => crate::server::platform::redact(url),
+        crate::config::BrokerSettings::Redis { url, .. } => crate::server::platform::redact(url),
         crate::config::BrokerSettings::Kafka { brokers } => format!("kafka {brokers}"),
     };
     let server = match service {

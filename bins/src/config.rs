@@ -115,6 +115,15 @@ pub enum BrokerSettings {
     Redis {
         /// e.g. `redis://127.0.0.1:6379`.
         url: String,
+        /// Prefix of every key the broker writes (default `mq:`): deployments sharing a
+        /// Redis server use different ones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_prefix: Option<String>,
+        /// How long a consumer keeps its lanes without renewing them, in milliseconds
+        /// (default 10,000): a crashed consumer's pending messages go to a live one
+        /// after at most this long.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lease_ttl_ms: Option<u64>,
     },
     /// Kafka or a Kafka-protocol broker.
     Kafka {

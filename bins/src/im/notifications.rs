@@ -83,7 +83,7 @@ impl Notifier {
         };
         let stored = self
             .notifications
-            .notify(msg.id(), &recipients, &draft.kind, draft.payload.clone())
+            .notify(msg.id(), &recipients, draft.kind, draft.payload.clone())
             .await?;
         for n in &stored {
             let user = im_core::UserId::from(n.user_id.as_str());

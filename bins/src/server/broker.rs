@@ -38,8 +38,19 @@ impl Broker {
                     kind: "memory",
                 }
             }
-            BrokerSettings::Redis { url } => {
-                let broker = RedisBroker::connect(RedisConfig::new(url.clone())).await?;
+            BrokerSettings::Redis {
+                url,
+                key_prefix,
+                lease_ttl_ms,
+            } => {
+                let mut config = RedisConfig::new(url.clone());
+                if let Some(prefix) = key_prefix {
+                    config.key_prefix = prefix.clone();
+                }
+                if let Some(ms) = lease_ttl_ms {
+                    config.lease_ttl = std::time::Duration::from_millis(*ms);
+                }
+                let broker = RedisBroker::connect(config).await?;
                 Self {
                     publisher: Arc::new(broker.clone()),
                     subscriber: Arc::new(broker),

@@ -337,7 +337,7 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
     Ok(Answer { status, body })
 }
 
-async fn admin(sql: &str) -> anyhow::Result<()> {
+pub(crate) async fn admin(sql: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::MySqlConnection::connect(&mysql_base()).await?;
     sqlx::query(sql).execute(&mut conn).await?;
