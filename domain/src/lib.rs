@@ -89,8 +89,9 @@ pub use outbox::{ForwarderConfig, ForwarderHandle, OutboxForwarder, OutboxRecord
 pub use repository::{
     ActivityChange, ActivityCursor, ActivityDecider, ActivityRepository, AppendOutcome,
     GroupChange, GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark,
-    MemberDelta, MembershipChange, MessageRepository, NotificationRepository, OutboxRepository,
-    SignupChange, SignupDecider, SignupOutcome, UserRepository,
+    MemberDelta, MemberMark, MemberState, MembershipChange, MessageRepository,
+    NotificationRepository, OutboxRepository, SignupChange, SignupDecider, SignupOutcome,
+    UserRepository,
 };
 pub use service::{
     notification_for, ActivityPatch, ActivityService, GroupService, NewActivity, NewUser,

@@ -13,8 +13,9 @@ mod messages;
 mod notifications;
 
 pub use groups::{
-    GroupChange, GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark,
-    MembershipChange,
+    ActivityRecord, CreationDecider, GroupChange, GroupChangeOutcome, GroupCreation, GroupDecider,
+    GroupRef, GroupRepository, InboxMark, MemberDecider, MemberEvent, MemberEventOutcome,
+    MemberMark, MemberState, MembershipChange,
 };
 pub use messages::{AppendOutcome, MessageRepository};
 pub use notifications::NotificationRepository;

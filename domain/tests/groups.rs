@@ -11,8 +11,8 @@ use domain::events::{
     GroupDissolved, GroupMemberAdded, GroupMemberRemoved,
 };
 use domain::{
-    ActivityId, Capacity, ErrorKind, GroupId, GroupService, GroupStatus, ManualClock, MemberRole,
-    Timestamp, Title, UserId,
+    ActivityId, Capacity, GroupId, GroupService, GroupStatus, ManualClock, MemberRole, Timestamp,
+    Title, UserId,
 };
 use support::{Db, TestDb};
 
@@ -41,6 +41,32 @@ fn left(activity: &ActivityId, user: &UserId) -> ActivityMemberLeft {
         activity_id: activity.clone(),
         user_id: user.clone(),
         left_at: Timestamp::now(),
+    }
+}
+
+/// Event times: a fixed base plus `ms`.
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(1_700_000_000_000 + ms)
+}
+
+fn joined_at(activity: &ActivityId, user: &UserId, ms: i64) -> ActivityMemberJoined {
+    ActivityMemberJoined {
+        joined_at: at(ms),
+        ..joined(activity, user)
+    }
+}
+
+fn left_at(activity: &ActivityId, user: &UserId, ms: i64) -> ActivityMemberLeft {
+    ActivityMemberLeft {
+        left_at: at(ms),
+        ..left(activity, user)
+    }
+}
+
+fn cancelled_at(activity: &ActivityId, by: &UserId, ms: i64) -> ActivityCancelled {
+    ActivityCancelled {
+        at: at(ms),
+        ..cancelled(activity, by)
     }
 }
 
@@ -120,39 +146,32 @@ async fn join_leave_cancel(db: Db) -> anyhow::Result<()> {
         UserId::new(),
     );
 
-    // A join that overtakes the creation is retried later.
-    let err = groups
-        .on_member_joined("j-early", &joined(&activity, &bob))
-        .await
-        .err();
-    assert_eq!(err.as_ref().map(|e| e.code()), Some("group_not_ready"));
-    assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::Unavailable));
-    // Leaving or cancelling without a group is a no-op.
+    // A join that overtakes the creation is recorded, and applied by the creation; a
+    // leave of someone who never joined is recorded and changes nothing.
+    let dave = UserId::new();
     groups
-        .on_member_left("l-early", &left(&activity, &bob))
+        .on_member_joined("j-early", &joined_at(&activity, &bob, 1))
         .await?;
     groups
-        .on_activity_cancelled("c-early", &cancelled(&activity, &owner))
+        .on_member_left("l-early", &left_at(&activity, &dave, 1))
         .await?;
     assert!(t.outbox().await?.is_empty());
+    assert_eq!(groups.group_by_activity(&activity).await?, None);
 
     let group = groups
         .on_activity_created("c", &created(&activity, &owner)?)
         .await?;
+    assert!(groups.is_member(&group.id, &bob).await?);
     clock.advance(Duration::from_secs(1));
     groups
-        .on_member_joined("j-early", &joined(&activity, &bob))
+        .on_member_joined("j-carol", &joined_at(&activity, &carol, 2))
         .await?;
-    clock.advance(Duration::from_secs(1));
+    // Redelivered, and a second (newer) event for the same membership: nothing new.
     groups
-        .on_member_joined("j-carol", &joined(&activity, &carol))
-        .await?;
-    // Redelivered, and a second event for the same membership: nothing new.
-    groups
-        .on_member_joined("j-early", &joined(&activity, &bob))
+        .on_member_joined("j-early", &joined_at(&activity, &bob, 1))
         .await?;
     groups
-        .on_member_joined("j-bob-2", &joined(&activity, &bob))
+        .on_member_joined("j-bob-2", &joined_at(&activity, &bob, 3))
         .await?;
     let members = groups.members(&group.id).await?;
     let ids: Vec<_> = members.iter().map(|m| m.user_id.clone()).collect();
@@ -168,20 +187,29 @@ async fn join_leave_cancel(db: Db) -> anyhow::Result<()> {
     assert_eq!(groups.groups_of(&bob).await?, vec![group.clone()]);
 
     groups
-        .on_member_left("l-bob", &left(&activity, &bob))
+        .on_member_left("l-bob", &left_at(&activity, &bob, 4))
         .await?;
     assert!(!groups.is_member(&group.id, &bob).await?);
-    // The old join comes again after the leave: the inbox remembers it.
+    // The old join comes again after the leave: the inbox remembers it; under another
+    // id, it is older than the leave.
     groups
-        .on_member_joined("j-early", &joined(&activity, &bob))
+        .on_member_joined("j-early", &joined_at(&activity, &bob, 1))
+        .await?;
+    groups
+        .on_member_joined("j-early-copy", &joined_at(&activity, &bob, 1))
         .await?;
     assert!(!groups.is_member(&group.id, &bob).await?);
     groups
-        .on_member_left("l-bob", &left(&activity, &bob))
+        .on_member_left("l-bob", &left_at(&activity, &bob, 4))
         .await?;
     groups
-        .on_member_left("l-nobody", &left(&activity, &UserId::new()))
+        .on_member_left("l-nobody", &left_at(&activity, &UserId::new(), 4))
         .await?;
+    // The organiser never leaves their group.
+    groups
+        .on_member_left("l-owner", &left_at(&activity, &owner, 4))
+        .await?;
+    assert!(groups.is_member(&group.id, &owner).await?);
     let removed = t.events::<GroupMemberRemoved>().await?;
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].user_id, bob);
@@ -191,10 +219,10 @@ async fn join_leave_cancel(db: Db) -> anyhow::Result<()> {
 
     clock.advance(Duration::from_secs(1));
     groups
-        .on_activity_cancelled("cancel", &cancelled(&activity, &owner))
+        .on_activity_cancelled("cancel", &cancelled_at(&activity, &owner, 10))
         .await?;
     groups
-        .on_activity_cancelled("cancel-2", &cancelled(&activity, &owner))
+        .on_activity_cancelled("cancel-2", &cancelled_at(&activity, &owner, 11))
         .await?;
     let dissolved = groups.group(&group.id).await?;
     assert_eq!(dissolved.status, GroupStatus::Dissolved);
@@ -203,10 +231,11 @@ async fn join_leave_cancel(db: Db) -> anyhow::Result<()> {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].group_id, group.id);
     assert_eq!(events[0].by, None);
-    // Dissolving keeps the members; nobody joins a dissolved group.
+    // Dissolving keeps the members; nobody joins a dissolved group after the
+    // cancellation.
     assert_eq!(groups.members(&group.id).await?.len(), 2);
     groups
-        .on_member_joined("j-late", &joined(&activity, &UserId::new()))
+        .on_member_joined("j-late", &joined_at(&activity, &UserId::new(), 12))
         .await?;
     assert_eq!(groups.members(&group.id).await?.len(), 2);
     assert_eq!(groups.groups_of(&carol).await?, vec![dissolved]);

@@ -6,11 +6,11 @@ use super::group_rules as rules;
 use crate::clock::{Clock, SystemClock};
 use crate::entities::{Group, GroupMember, GroupStatus};
 use crate::error::DomainError;
-use crate::events::{
-    ActivityCancelled, ActivityCreated, ActivityMemberJoined, ActivityMemberLeft, GroupCreated,
-    OutboxEvent,
+use crate::events::{ActivityCancelled, ActivityCreated, ActivityMemberJoined, ActivityMemberLeft};
+use crate::repository::{
+    CreationDecider, GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark,
+    MemberDecider, MemberEvent, MemberMark, MemberState,
 };
-use crate::repository::{GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark};
 use crate::types::{ActivityId, GroupId, UserId};
 
 /// The inbox consumer name [`GroupService`] records handled events under by default.
@@ -21,6 +21,14 @@ pub const GROUP_CONSUMER: &str = "im.groups";
 /// redelivered event changes nothing (and `activity.created` is idempotent per
 /// activity, whatever its event id). Every change writes its `group.*` events in the
 /// same transaction.
+///
+/// The four activity topics are consumed independently, so their events arrive in
+/// any order; the outcome does not depend on it. Membership per (activity, user) is a
+/// last-writer-wins register on the event's own time (`joined_at` / `left_at`): an
+/// event older than the one applied is recorded in the inbox and otherwise ignored.
+/// Joins, leaves and a cancellation that arrive before `activity.created` are
+/// recorded and applied when the group is created. The handlers of one activity are
+/// serialised by a per-activity row lock.
 ///
 /// ```
 /// use domain::events::ActivityCreated;
@@ -86,7 +94,12 @@ impl GroupService {
 
     /// `activity.created`: creates the activity's group, owned by the creator, who is
     /// its first member; emits `group.created` and `group.member.added` (reason
-    /// `owner`). When the activity already has a group, returns it and writes nothing.
+    /// `owner`). Members whose `activity.member.joined` arrived first (and was not
+    /// superseded by a later `left`) are added too (`group.member.added`, reason
+    /// `signup_accepted`), and when `activity.cancelled` arrived first the group is
+    /// dissolved in the same transaction (`group.dissolved`, by nobody; its members
+    /// are those who joined before the cancellation). When the activity already has a
+    /// group, returns it and writes nothing.
     pub async fn on_activity_created(
         &self,
         event_id: &str,
@@ -96,7 +109,7 @@ impl GroupService {
         if let Some(existing) = self.repo.group_by_activity(&e.activity_id).await? {
             return Ok(existing);
         }
-        let group = Group {
+        let template = Group {
             id: GroupId::new(),
             activity_id: e.activity_id.clone(),
             owner_id: e.creator_id.clone(),
@@ -104,68 +117,82 @@ impl GroupService {
             created_at: self.clock.now(),
             dissolved_at: None,
         };
-        let created = OutboxEvent::new(&GroupCreated {
-            group_id: group.id.clone(),
-            activity_id: group.activity_id.clone(),
-            owner_id: group.owner_id.clone(),
-            created_at: group.created_at,
-        })?;
-        let (owner, added) = rules::owner_membership(&group)?;
-        self.repo
-            .create_group(&group, &owner, vec![created, added])
-            .await
+        let build: &CreationDecider<'_> = &|record| rules::creation(template.clone(), record);
+        self.repo.create_activity_group(&e.activity_id, build).await
     }
 
-    /// `activity.member.joined`: adds the user (role member); emits
-    /// `group.member.added` (reason `signup_accepted`). Nothing when already a member,
-    /// the group is dissolved, or the event was handled. When the activity has no
-    /// group yet, fails with [`DomainError::GroupNotReady`] (retry later).
+    /// `activity.member.joined`: the user's membership register (per activity and
+    /// user, last writer wins on the event's `joined_at`; see
+    /// [`crate::MemberMark::wins_over`]) says `in`. When this event is the newest for
+    /// the user and the group exists, adds them (role member) and emits
+    /// `group.member.added` (reason `signup_accepted`). Nothing when the event is
+    /// older than one already applied (a later `left` overtook it), they are already
+    /// a member, the group is dissolved (unless the join is older than the activity's
+    /// cancellation, which overtook it), or the event was handled. When the activity
+    /// has no group yet, only the register is written and the member is added when
+    /// `activity.created` arrives: this never fails with
+    /// [`DomainError::GroupNotReady`] any more.
     pub async fn on_member_joined(
         &self,
         event_id: &str,
         e: &ActivityMemberJoined,
     ) -> Result<(), DomainError> {
-        let now = self.clock.now();
-        let decide: &GroupDecider<'_> = &|g, m| rules::join(g, m, &e.user_id, now);
-        let outcome = self
-            .repo
-            .change_group(
-                GroupRef::Activity(&e.activity_id),
-                Some(&e.user_id),
-                Some(self.mark(event_id)),
-                decide,
-            )
-            .await?;
-        match outcome {
-            GroupChangeOutcome::NoGroup => Err(DomainError::GroupNotReady),
-            _ => Ok(()),
-        }
+        let mark = MemberMark {
+            state: MemberState::In,
+            at: e.joined_at,
+        };
+        self.member_event(event_id, &e.activity_id, &e.user_id, mark)
+            .await
     }
 
-    /// `activity.member.left`: removes the user; emits `group.member.removed` (reason
-    /// `left`, by nobody). Nothing when not a member, there is no group, or the event
-    /// was handled.
+    /// `activity.member.left`: the user's register says `out` (last writer wins on
+    /// `left_at`; on a tie with a join, `out` wins). When this event is the newest for
+    /// the user, removes them from the existing group and emits
+    /// `group.member.removed` (reason `left`, by nobody). Nothing when the event is
+    /// older than one already applied, they are not a member or are the owner (an
+    /// organiser cannot leave their activity), the group is dissolved (unless the
+    /// leave is older than the activity's cancellation), or the event was handled.
+    /// Before the group exists only the register is written (the user is then not
+    /// added by a `joined` that arrives later but happened earlier).
     pub async fn on_member_left(
         &self,
         event_id: &str,
         e: &ActivityMemberLeft,
     ) -> Result<(), DomainError> {
+        let mark = MemberMark {
+            state: MemberState::Out,
+            at: e.left_at,
+        };
+        self.member_event(event_id, &e.activity_id, &e.user_id, mark)
+            .await
+    }
+
+    async fn member_event(
+        &self,
+        event_id: &str,
+        activity: &ActivityId,
+        user: &UserId,
+        mark: MemberMark,
+    ) -> Result<(), DomainError> {
         let now = self.clock.now();
-        let decide: &GroupDecider<'_> = &|g, m| rules::leave(g, m, &e.user_id, now);
+        let decide: &MemberDecider<'_> =
+            &|g, m, cancelled_at| rules::member_event(g, m, user, mark, cancelled_at, now);
+        let event = MemberEvent {
+            activity,
+            user,
+            mark,
+        };
         self.repo
-            .change_group(
-                GroupRef::Activity(&e.activity_id),
-                Some(&e.user_id),
-                Some(self.mark(event_id)),
-                decide,
-            )
+            .apply_member_event(self.mark(event_id), &event, decide)
             .await
             .map(|_| ())
     }
 
-    /// `activity.cancelled`: dissolves the group (members and messages are kept);
-    /// emits `group.dissolved` (by nobody). Nothing when already dissolved, there is
-    /// no group, or the event was handled.
+    /// `activity.cancelled`: records the cancellation (at the event's `at`) and
+    /// dissolves the group (members and messages are kept); emits `group.dissolved`
+    /// (by nobody). Nothing more when already dissolved or the event was handled. When
+    /// the activity has no group yet, the group is dissolved as soon as
+    /// `activity.created` creates it.
     pub async fn on_activity_cancelled(
         &self,
         event_id: &str,
@@ -174,12 +201,7 @@ impl GroupService {
         let now = self.clock.now();
         let decide: &GroupDecider<'_> = &|g, _| rules::dissolve(g, None, now);
         self.repo
-            .change_group(
-                GroupRef::Activity(&e.activity_id),
-                None,
-                Some(self.mark(event_id)),
-                decide,
-            )
+            .cancel_activity(self.mark(event_id), &e.activity_id, e.at, decide)
             .await
             .map(|_| ())
     }

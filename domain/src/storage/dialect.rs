@@ -40,6 +40,26 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Creates the activity's `activity_state` row if missing and locks it until commit
+    /// (binds the activity id). MySQL: `ON DUPLICATE KEY UPDATE` takes an exclusive
+    /// lock on an existing row (`INSERT IGNORE` would take a shared one, and two
+    /// handlers upgrading it would deadlock). SQLite: `BEGIN IMMEDIATE` already
+    /// serialises the writers.
+    pub(crate) fn lock_activity_state(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "INSERT INTO activity_state (activity_id, cancelled_at) VALUES (?, NULL) \
+                 ON CONFLICT (activity_id) DO NOTHING"
+            }
+            Self::MySql => {
+                "INSERT INTO activity_state (activity_id, cancelled_at) VALUES (?, NULL) \
+                 ON DUPLICATE KEY UPDATE activity_id = activity_id"
+            }
+        }
+    }
+}
+
 /// Which position of a (group, user) pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Position {

@@ -11,9 +11,11 @@ use crate::entities::{Group, GroupMember};
 use crate::error::DomainError;
 use crate::events::OutboxEvent;
 use crate::repository::{
-    GroupChangeOutcome, GroupDecider, GroupRef, GroupRepository, InboxMark, MembershipChange,
+    ActivityRecord, CreationDecider, GroupChange, GroupChangeOutcome, GroupDecider, GroupRef,
+    GroupRepository, InboxMark, MemberDecider, MemberEvent, MemberEventOutcome, MemberMark,
+    MemberState, MembershipChange,
 };
-use crate::types::{ActivityId, GroupId, UserId};
+use crate::types::{ActivityId, GroupId, Timestamp, UserId};
 
 const INSERT_GROUP: &str = "INSERT INTO chat_groups \
     (id, activity_id, owner_id, status, created_at, dissolved_at) VALUES (?, ?, ?, ?, ?, ?)";
@@ -35,7 +37,153 @@ async fn insert_member(conn: &mut AnyConnection, m: &GroupMember) -> Result<(), 
         .map(|_| ())
 }
 
+async fn insert_group(conn: &mut AnyConnection, g: &Group) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT_GROUP)
+        .bind(g.id.as_str())
+        .bind(g.activity_id.as_str())
+        .bind(g.owner_id.as_str())
+        .bind(g.status.as_str())
+        .bind(g.created_at.unix_millis())
+        .bind(g.dissolved_at.map(|t| t.unix_millis()))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
 impl Store {
+    /// Creates and locks the activity's `activity_state` row (every activity-event
+    /// handler takes this lock first, so the handlers of one activity run one at a
+    /// time); returns its cancellation time.
+    async fn lock_activity_state(
+        &self,
+        conn: &mut AnyConnection,
+        activity: &ActivityId,
+    ) -> Result<Option<Timestamp>, DomainError> {
+        sqlx::query(self.backend.lock_activity_state())
+            .bind(activity.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let row = sqlx::query("SELECT cancelled_at FROM activity_state WHERE activity_id = ?")
+            .bind(activity.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        rows::cancelled_at(&row)
+    }
+
+    /// The activity's group, locked (on MySQL) when there is one. Reads it unlocked
+    /// first: a locking read of a missing row would take a gap lock (the caller holds
+    /// the activity's lock, so the group cannot appear meanwhile).
+    async fn lock_group_of(
+        &self,
+        conn: &mut AnyConnection,
+        activity: &ActivityId,
+    ) -> Result<Option<Group>, DomainError> {
+        let Some(g) = self
+            .read_group(conn, GroupRef::Activity(activity), false)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.read_group(conn, GroupRef::Id(&g.id), true).await
+    }
+
+    async fn read_mark(
+        conn: &mut AnyConnection,
+        activity: &ActivityId,
+        user: &UserId,
+    ) -> Result<Option<MemberMark>, DomainError> {
+        let row = sqlx::query(
+            "SELECT user_id, state, changed_at FROM activity_member_state \
+             WHERE activity_id = ? AND user_id = ?",
+        )
+        .bind(activity.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        Ok(row
+            .as_ref()
+            .map(rows::member_mark)
+            .transpose()?
+            .map(|(_, m)| m))
+    }
+
+    /// Writes the register (`exists`: whether a row is there to update).
+    async fn write_mark(
+        conn: &mut AnyConnection,
+        e: &MemberEvent<'_>,
+        exists: bool,
+    ) -> Result<(), DomainError> {
+        let q = if exists {
+            "UPDATE activity_member_state SET state = ?, changed_at = ? \
+             WHERE activity_id = ? AND user_id = ?"
+        } else {
+            "INSERT INTO activity_member_state (state, changed_at, activity_id, user_id) \
+             VALUES (?, ?, ?, ?)"
+        };
+        sqlx::query(q)
+            .bind(e.mark.state.as_str())
+            .bind(e.mark.at.unix_millis())
+            .bind(e.activity.as_str())
+            .bind(e.user.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)
+            .map(|_| ())
+    }
+
+    /// Everything recorded of the activity, on a connection holding its lock.
+    async fn activity_record(
+        conn: &mut AnyConnection,
+        activity: &ActivityId,
+        cancelled_at: Option<Timestamp>,
+    ) -> Result<ActivityRecord, DomainError> {
+        let found = sqlx::query(
+            "SELECT user_id, state, changed_at FROM activity_member_state \
+             WHERE activity_id = ? AND state = ? ORDER BY user_id",
+        )
+        .bind(activity.as_str())
+        .bind(MemberState::In.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let mut members_in = Vec::with_capacity(found.len());
+        for row in &found {
+            let (user, mark) = rows::member_mark(row)?;
+            members_in.push((user, mark.at));
+        }
+        Ok(ActivityRecord {
+            cancelled_at,
+            members_in,
+        })
+    }
+
+    /// Writes `change` to the locked group `current` and returns the group as stored.
+    async fn write_change(
+        &self,
+        conn: &mut AnyConnection,
+        current: &Group,
+        change: &GroupChange,
+    ) -> Result<Group, DomainError> {
+        if let Some(m) = &change.membership {
+            Self::apply_membership(conn, current, m).await?;
+        }
+        if let Some(at) = change.dissolve_at {
+            sqlx::query(DISSOLVE)
+                .bind(at.unix_millis())
+                .bind(current.id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+        write_events(conn, &change.events).await?;
+        self.read_group(conn, GroupRef::Id(&current.id), false)
+            .await?
+            .ok_or_else(|| DomainError::internal("a locked group disappeared"))
+    }
+
     /// Reads a group (locking its row on MySQL when `lock`), on `conn`.
     async fn read_group(
         &self,
@@ -118,15 +266,7 @@ impl GroupRepository for Store {
         if let Some(existing) = self.read_group(&mut tx, by_activity, false).await? {
             return Ok(existing);
         }
-        let inserted = sqlx::query(INSERT_GROUP)
-            .bind(group.id.as_str())
-            .bind(group.activity_id.as_str())
-            .bind(group.owner_id.as_str())
-            .bind(group.status.as_str())
-            .bind(group.created_at.unix_millis())
-            .bind(group.dissolved_at.map(|t| t.unix_millis()))
-            .execute(&mut *tx)
-            .await;
+        let inserted = insert_group(&mut tx, group).await;
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -145,6 +285,113 @@ impl GroupRepository for Store {
         tx.commit().await.map_err(db_err)?;
         self.announce(!events.is_empty());
         Ok(group.clone())
+    }
+
+    async fn create_activity_group(
+        &self,
+        activity: &ActivityId,
+        build: &CreationDecider<'_>,
+    ) -> Result<Group, DomainError> {
+        let mut tx = self.begin_write().await?;
+        let cancelled_at = self.lock_activity_state(&mut tx, activity).await?;
+        if let Some(existing) = self
+            .read_group(&mut tx, GroupRef::Activity(activity), false)
+            .await?
+        {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(existing);
+        }
+        let record = Self::activity_record(&mut tx, activity, cancelled_at).await?;
+        let creation = build(&record)?;
+        let group = &creation.group;
+        if group.activity_id != *activity {
+            return Err(DomainError::internal(
+                "a decider created another activity's group",
+            ));
+        }
+        if let Err(e) = insert_group(&mut tx, group).await {
+            // Unexpected under the activity's lock; another writer without it?
+            return Err(if is_unique_violation(&e) {
+                DomainError::ConcurrentUpdate
+            } else {
+                db_err(e)
+            });
+        }
+        for m in &creation.members {
+            Self::apply_membership(&mut tx, group, &MembershipChange::Add(m.clone())).await?;
+        }
+        write_events(&mut tx, &creation.events).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.announce(!creation.events.is_empty());
+        Ok(creation.group)
+    }
+
+    async fn apply_member_event(
+        &self,
+        mark: InboxMark<'_>,
+        event: &MemberEvent<'_>,
+        decide: &MemberDecider<'_>,
+    ) -> Result<MemberEventOutcome, DomainError> {
+        let mut tx = self.begin_write().await?;
+        if !inbox::record(&mut tx, &mark).await? {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(MemberEventOutcome::AlreadyProcessed);
+        }
+        let cancelled_at = self.lock_activity_state(&mut tx, event.activity).await?;
+        let stored = Self::read_mark(&mut tx, event.activity, event.user).await?;
+        if !event.mark.wins_over(stored) {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(MemberEventOutcome::Stale);
+        }
+        Self::write_mark(&mut tx, event, stored.is_some()).await?;
+        let Some(current) = self.lock_group_of(&mut tx, event.activity).await? else {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(MemberEventOutcome::Recorded);
+        };
+        let membership = Self::read_member(&mut tx, &current.id, event.user).await?;
+        let Some(change) = decide(&current, membership.as_ref(), cancelled_at)? else {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(MemberEventOutcome::Unchanged(current));
+        };
+        let stored = self.write_change(&mut tx, &current, &change).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.announce(!change.events.is_empty());
+        Ok(MemberEventOutcome::Changed(stored))
+    }
+
+    async fn cancel_activity(
+        &self,
+        mark: InboxMark<'_>,
+        activity: &ActivityId,
+        at: Timestamp,
+        decide: &GroupDecider<'_>,
+    ) -> Result<GroupChangeOutcome, DomainError> {
+        let mut tx = self.begin_write().await?;
+        if !inbox::record(&mut tx, &mark).await? {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(GroupChangeOutcome::AlreadyProcessed);
+        }
+        let cancelled_at = self.lock_activity_state(&mut tx, activity).await?;
+        if cancelled_at.is_none_or(|c| at < c) {
+            sqlx::query("UPDATE activity_state SET cancelled_at = ? WHERE activity_id = ?")
+                .bind(at.unix_millis())
+                .bind(activity.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let Some(current) = self.lock_group_of(&mut tx, activity).await? else {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(GroupChangeOutcome::NoGroup);
+        };
+        let Some(change) = decide(&current, None)? else {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(GroupChangeOutcome::Unchanged(current));
+        };
+        let stored = self.write_change(&mut tx, &current, &change).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.announce(!change.events.is_empty());
+        Ok(GroupChangeOutcome::Changed(stored))
     }
 
     async fn change_group(
@@ -173,22 +420,7 @@ impl GroupRepository for Store {
             tx.commit().await.map_err(db_err)?;
             return Ok(GroupChangeOutcome::Unchanged(current));
         };
-        if let Some(m) = &change.membership {
-            Self::apply_membership(&mut tx, &current, m).await?;
-        }
-        if let Some(at) = change.dissolve_at {
-            sqlx::query(DISSOLVE)
-                .bind(at.unix_millis())
-                .bind(current.id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        write_events(&mut tx, &change.events).await?;
-        let stored = self
-            .read_group(&mut tx, GroupRef::Id(&current.id), false)
-            .await?
-            .ok_or_else(|| DomainError::internal("a locked group disappeared"))?;
+        let stored = self.write_change(&mut tx, &current, &change).await?;
         tx.commit().await.map_err(db_err)?;
         self.announce(!change.events.is_empty());
         Ok(GroupChangeOutcome::Changed(stored))

@@ -10,6 +10,7 @@ use crate::entities::{
 };
 use crate::error::DomainError;
 use crate::outbox::OutboxRecord;
+use crate::repository::{MemberMark, MemberState};
 use crate::types::{
     ActivityId, Capacity, Description, GroupId, Location, Nickname, Timestamp, Title, UserId,
     Username,
@@ -136,6 +137,23 @@ pub(crate) fn group_member(row: &AnyRow) -> Result<GroupMember, DomainError> {
         role: MemberRole::parse(&text(row, "role")?).map_err(bad)?,
         joined_at: time(row, "joined_at")?,
     })
+}
+
+/// A membership register row (`user_id, state, changed_at`).
+pub(crate) fn member_mark(row: &AnyRow) -> Result<(UserId, MemberMark), DomainError> {
+    let bad = |e| corrupt("activity member state", e);
+    Ok((
+        UserId::parse(&text(row, "user_id")?).map_err(bad)?,
+        MemberMark {
+            state: MemberState::parse(&text(row, "state")?).map_err(bad)?,
+            at: time(row, "changed_at")?,
+        },
+    ))
+}
+
+/// The `cancelled_at` of an `activity_state` row.
+pub(crate) fn cancelled_at(row: &AnyRow) -> Result<Option<Timestamp>, DomainError> {
+    optional_time(row, "cancelled_at")
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "group_id, seq, sender_id, client_msg_id, body, sent_at";
