@@ -42,7 +42,7 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
     let broker = match &settings.broker {
         crate::config::BrokerSettings::Memory => "in-memory".to_owned(),
         crate::config::BrokerSettings::Redis { url, .. } => crate::server::platform::redact(url),
-        crate::config::BrokerSettings::Kafka { brokers } => format!("kafka {brokers}"),
+        crate::config::BrokerSettings::Kafka { brokers, .. } => format!("kafka {brokers}"),
     };
     let server = match service {
         Service::Users => services::start_user_server(settings).await,

@@ -129,6 +129,10 @@ pub enum BrokerSettings {
     Kafka {
         /// Bootstrap servers, e.g. `127.0.0.1:9092`.
         brokers: String,
+        /// Prefix of every topic and consumer group (default none): deployments sharing
+        /// a Kafka cluster use different ones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic_prefix: Option<String>,
     },
 }
 

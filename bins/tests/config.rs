@@ -69,7 +69,7 @@ fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
         assert_eq!(s.http.request_timeout_ms, 10_000, "untouched: the default");
         assert_eq!(s.database.url, "mysql://root@127.0.0.1:3306/test");
         assert!(
-            matches!(&s.broker, BrokerSettings::Kafka { brokers } if brokers == "127.0.0.1:9092")
+            matches!(&s.broker, BrokerSettings::Kafka { brokers, .. } if brokers == "127.0.0.1:9092")
         );
         assert_eq!(
             s.auth.jwt_secret.as_deref(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::ws::{as_triple, WsClient};
-use support::{Db, Env};
+use support::{Bus, Db, Env};
 
 /// Waits (bounded) until the activity shows its group; returns the group id.
 async fn group_of(env: &Env, activity: &str) -> anyhow::Result<String> {
@@ -38,7 +38,11 @@ fn kinds(frames: &[Value]) -> Vec<String> {
 }
 
 async fn story(db: Db) -> anyhow::Result<()> {
-    let env = Env::start_full(db).await?;
+    story_on(db, Bus::Memory).await
+}
+
+async fn story_on(db: Db, bus: Bus) -> anyhow::Result<()> {
+    let env = Env::start_full_on(db, bus).await?;
     let mut group_created = env.watch("group.created").await?;
     let mut added = env.watch("group.member.added").await?;
     let mut removed = env.watch("group.member.removed").await?;
@@ -354,3 +358,13 @@ async fn story(db: Db) -> anyhow::Result<()> {
     env.finish().await
 }
 on_both_databases!(story_sqlite_and_mariadb, super::story);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_on_mariadb_and_redis_streams() -> anyhow::Result<()> {
+    story_on(Db::MariaDb, Bus::Redis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_on_mariadb_and_kafka() -> anyhow::Result<()> {
+    story_on(Db::MariaDb, Bus::Kafka).await
+}

@@ -7,6 +7,7 @@ use mq::backend::memory::MemoryBroker;
 use mq::backend::redis::{RedisBroker, RedisConfig};
 use mq::{Publisher, Subscriber};
 
+use super::namespace::Namespaced;
 use crate::config::BrokerSettings;
 
 /// A connected broker, as publisher and subscriber.
@@ -57,12 +58,27 @@ impl Broker {
                     kind: "redis",
                 }
             }
-            BrokerSettings::Kafka { brokers } => {
+            BrokerSettings::Kafka {
+                brokers,
+                topic_prefix,
+            } => {
                 let broker = KafkaBroker::connect(KafkaConfig::new(brokers.clone()))?;
-                Self {
-                    publisher: Arc::new(broker.clone()),
-                    subscriber: Arc::new(broker),
-                    kind: "kafka",
+                let (publisher, subscriber): (Arc<dyn Publisher>, Arc<dyn Subscriber>) =
+                    (Arc::new(broker.clone()), Arc::new(broker));
+                match topic_prefix.as_deref().filter(|p| !p.is_empty()) {
+                    Some(prefix) => {
+                        let spaced = Namespaced::new(prefix, publisher, subscriber);
+                        Self {
+                            publisher: Arc::new(spaced.clone()),
+                            subscriber: Arc::new(spaced),
+                            kind: "kafka",
+                        }
+                    }
+                    None => Self {
+                        publisher,
+                        subscriber,
+                        kind: "kafka",
+                    },
                 }
             }
         })

@@ -1,6 +1,7 @@
 //! Assembling and running servers: settings -> platform -> HTTP + gRPC.
 
 pub mod broker;
+pub mod namespace;
 pub mod platform;
 pub mod running;
 pub mod secret;

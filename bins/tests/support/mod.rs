@@ -31,13 +31,26 @@ pub(crate) fn mysql_base() -> String {
 
 pub(crate) const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
+/// Which broker the servers of a test share.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Bus {
+    /// One in-memory broker for all the servers (the default).
+    Memory,
+    /// Redis Streams (`MQ_TEST_REDIS_URL`, default the local server), keys under a
+    /// prefix of this test's own.
+    Redis,
+    /// A Kafka-protocol broker (`MQ_TEST_KAFKA_BROKERS`, default 127.0.0.1:9092), topics
+    /// and groups under a prefix of this test's own.
+    Kafka,
+}
+
 /// Both servers, their broker and an HTTP client.
 pub(crate) struct Env {
     pub(crate) users: Running,
     pub(crate) activities: Running,
     /// The IM server, when started with [`Env::start_full`].
     pub(crate) im: Option<Running>,
-    pub(crate) broker: MemoryBroker,
+    pub(crate) bus: Broker,
     pub(crate) client: reqwest::Client,
     pub(crate) settings: Settings,
     db: Db,
@@ -66,15 +79,21 @@ impl Env {
 
     /// The user, activity and IM servers.
     pub(crate) async fn start_full(db: Db) -> anyhow::Result<Self> {
-        Self::start_servers(db, true, |_| {}).await
+        Self::start_servers(db, Bus::Memory, true, |_| {}).await
+    }
+
+    /// The user, activity and IM servers on `bus`.
+    pub(crate) async fn start_full_on(db: Db, bus: Bus) -> anyhow::Result<Self> {
+        Self::start_servers(db, bus, true, |_| {}).await
     }
 
     pub(crate) async fn start_with(db: Db, tweak: impl Fn(&mut Settings)) -> anyhow::Result<Self> {
-        Self::start_servers(db, false, tweak).await
+        Self::start_servers(db, Bus::Memory, false, tweak).await
     }
 
     async fn start_servers(
         db: Db,
+        bus: Bus,
         with_im: bool,
         tweak: impl Fn(&mut Settings),
     ) -> anyhow::Result<Self> {
@@ -98,19 +117,38 @@ impl Env {
         settings.http.listen = "127.0.0.1:0".parse()?;
         settings.grpc.listen = "127.0.0.1:0".parse()?;
         settings.database.url = url;
-        settings.broker = BrokerSettings::Memory;
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        settings.broker = match bus {
+            Bus::Memory => BrokerSettings::Memory,
+            Bus::Redis => BrokerSettings::Redis {
+                url: std::env::var("MQ_TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+                key_prefix: Some(format!("t-{unique}:")),
+                lease_ttl_ms: Some(2000),
+            },
+            Bus::Kafka => BrokerSettings::Kafka {
+                brokers: std::env::var("MQ_TEST_KAFKA_BROKERS")
+                    .unwrap_or_else(|_| "127.0.0.1:9092".into()),
+                topic_prefix: Some(format!("t-{unique}.")),
+            },
+        };
         settings.auth.jwt_secret = Some(SECRET.into());
         tweak(&mut settings);
-        let broker = MemoryBroker::default();
-        let shared = Broker {
-            publisher: std::sync::Arc::new(broker.clone()),
-            subscriber: std::sync::Arc::new(broker.clone()),
-            kind: "memory",
+        let shared = match bus {
+            Bus::Memory => {
+                let broker = MemoryBroker::default();
+                Broker {
+                    publisher: std::sync::Arc::new(broker.clone()),
+                    subscriber: std::sync::Arc::new(broker),
+                    kind: "memory",
+                }
+            }
+            Bus::Redis | Bus::Kafka => Broker::connect(&settings.broker).await?,
         };
         let users = user_server(settings.clone(), shared.clone()).await?;
         let activities = activity_server(settings.clone(), shared.clone()).await?;
         let im = if with_im {
-            Some(im_server(settings.clone(), shared).await?)
+            Some(im_server(settings.clone(), shared.clone()).await?)
         } else {
             None
         };
@@ -118,7 +156,7 @@ impl Env {
             users,
             activities,
             im,
-            broker,
+            bus: shared,
             client: reqwest::Client::new(),
             settings,
             db,
@@ -276,7 +314,7 @@ impl Env {
     /// Subscribes to `topic` (before the actions whose events the test expects).
     pub(crate) async fn watch(&self, topic: &str) -> anyhow::Result<Watch> {
         let group = format!("test-{}", uuid::Uuid::now_v7().simple());
-        Ok(Watch(self.broker.subscribe(topic, &group).await?))
+        Ok(Watch(self.bus.subscriber.subscribe(topic, &group).await?))
     }
 
     pub(crate) fn db(&self) -> Db {
