@@ -112,7 +112,10 @@ async fn main() -> anyhow::Result<()> {
     sink.send(Message::Text(auth.to_string().into())).await?;
     // The last 20 messages, then everything live.
     let latest = api.get(&format!("/api/v1/groups/{group}")).await?;
-    let after = latest["latest_seq"].as_u64().unwrap_or(0).saturating_sub(20);
+    let after = latest["latest_seq"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(20);
     let sync = json!({"type": "sync", "group_id": group, "after_seq": after});
     sink.send(Message::Text(sync.to_string().into())).await?;
     println!("connected to group {group}; type a message and press Enter (/quit to leave)");

@@ -50,6 +50,8 @@ pub(crate) struct Env {
     pub(crate) activities: Running,
     /// The IM server, when started with [`Env::start_full`].
     pub(crate) im: Option<Running>,
+    /// A second IM node (`im.node_id = im-2`), when started with [`Env::start_two_im_nodes`].
+    pub(crate) im2: Option<Running>,
     pub(crate) bus: Broker,
     pub(crate) client: reqwest::Client,
     pub(crate) settings: Settings,
@@ -85,6 +87,21 @@ impl Env {
     /// The user, activity and IM servers on `bus`.
     pub(crate) async fn start_full_on(db: Db, bus: Bus) -> anyhow::Result<Self> {
         Self::start_servers(db, bus, true, |_| {}).await
+    }
+
+    /// The user and activity servers and two IM nodes sharing the database and `bus`.
+    pub(crate) async fn start_two_im_nodes(db: Db, bus: Bus) -> anyhow::Result<Self> {
+        let mut env = Self::start_servers(db, bus, true, |_| {}).await?;
+        let mut settings = env.settings.clone();
+        settings.im.node_id = "im-2".into();
+        env.im2 = Some(im_server(settings, env.bus.clone()).await?);
+        Ok(env)
+    }
+
+    /// The WebSocket URL of the second IM node.
+    pub(crate) fn ws_url_2(&self) -> String {
+        let node = self.im2.as_ref().expect("two IM nodes");
+        format!("ws://{}/ws", node.http)
     }
 
     pub(crate) async fn start_with(db: Db, tweak: impl Fn(&mut Settings)) -> anyhow::Result<Self> {
@@ -156,6 +173,7 @@ impl Env {
             users,
             activities,
             im,
+            im2: None,
             bus: shared,
             client: reqwest::Client::new(),
             settings,
@@ -169,12 +187,12 @@ impl Env {
     pub(crate) async fn finish(self) -> anyhow::Result<()> {
         self.users.shutdown();
         self.activities.shutdown();
-        if let Some(im) = &self.im {
+        for im in self.im.iter().chain(self.im2.iter()) {
             im.shutdown();
         }
         self.users.wait().await.map_err(anyhow::Error::msg)?;
         self.activities.wait().await.map_err(anyhow::Error::msg)?;
-        if let Some(im) = self.im {
+        for im in self.im.into_iter().chain(self.im2) {
             im.wait().await.map_err(anyhow::Error::msg)?;
         }
         if let Some(name) = self.mysql_db {

@@ -1,0 +1,107 @@
+//! Two IM nodes sharing MariaDB and a broker (Redis Streams, Kafka): members of one group
+//! connected to different nodes receive the same messages in the same order, a member
+//! removed through one node stops receiving on the other at once, and a send through
+//! either node is stored once.
+
+// Tests may panic on what they did not expect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::json;
+use support::ws::WsClient;
+use support::{Bus, Db, Env};
+
+async fn two_nodes(bus: Bus) -> anyhow::Result<()> {
+    let env = Env::start_two_im_nodes(Db::MariaDb, bus).await?;
+    let mut added = env.watch("group.member.added").await?;
+    let mut names = Vec::new();
+    let mut tokens = Vec::new();
+    for name in ["org", "ann1", "ann2", "bob1", "bob2", "bob3"] {
+        let (id, token) = env.user(name).await?;
+        names.push(id);
+        tokens.push(token);
+    }
+    let activity = env.activity(&tokens[0], "Two nodes", 10, false).await?;
+    let activity_id = activity["activity_id"].as_str().unwrap().to_owned();
+    for token in &tokens[1..] {
+        env.post(
+            &format!("/api/v1/activities/{activity_id}/signups"),
+            Some(token),
+            json!({}),
+        )
+        .await?;
+    }
+    let adds = added.next(6).await?;
+    let group = adds[0].1["group_id"].as_str().unwrap().to_owned();
+
+    // org, a1, a2 on node 1; b1, b2, b3 on node 2.
+    let (one, two) = (env.ws_url(), env.ws_url_2());
+    let mut clients = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let url = if i < 3 { &one } else { &two };
+        let mut ws = WsClient::connect(url, token).await?;
+        ws.drain().await?;
+        clients.push(ws);
+    }
+    // Everyone sends at once, through both nodes.
+    const EACH: usize = 15;
+    let mut tasks = Vec::new();
+    for (i, mut ws) in clients.into_iter().enumerate() {
+        let group = group.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..EACH {
+                ws.say(&group, &format!("c{i}-{n}"), &format!("{i}:{n}"))
+                    .await?;
+            }
+            anyhow::Ok(ws)
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        clients.push(t.await??);
+    }
+    let total = 6 * EACH;
+    let mut first = None;
+    for ws in &mut clients {
+        let got = ws.messages(&group, total).await?;
+        let seqs: Vec<u64> = got.iter().map(|m| m.0).collect();
+        assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(&got, f, "the same order on both nodes"),
+        }
+    }
+
+    // Removed through node 1 (HTTP goes to node 1), b1 on node 2 receives nothing more.
+    let kick = env
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/groups/{group}/members/{}", names[3]),
+            Some(&tokens[0]),
+            None,
+        )
+        .await?;
+    assert_eq!(kick.status, reqwest::StatusCode::NO_CONTENT);
+    let seq = clients[1].say(&group, "after", "b1 is gone").await?;
+    let b2 = clients[4].messages(&group, 1).await?;
+    assert_eq!(b2[0].0, seq, "node 2 still delivers to members");
+    let b1 = clients[3].drain().await?;
+    assert!(
+        b1.iter().all(|f| f["type"] != "message"),
+        "a removed member on node 2 got {b1:?}"
+    );
+
+    drop(clients);
+    env.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_im_nodes_on_redis_streams() -> anyhow::Result<()> {
+    two_nodes(Bus::Redis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_im_nodes_on_kafka() -> anyhow::Result<()> {
+    two_nodes(Bus::Kafka).await
+}
