@@ -86,6 +86,9 @@ async fn two_nodes(bus: Bus) -> anyhow::Result<()> {
     let seq = clients[1].say(&group, "after", "b1 is gone").await?;
     let b2 = clients[4].messages(&group, 1).await?;
     assert_eq!(b2[0].0, seq, "node 2 still delivers to members");
+    // The removal notification reaches b1 live, though b1 is on the other node.
+    let note = clients[3].next_of("notification").await?;
+    assert_eq!(note["kind"], "removed_from_group");
     let b1 = clients[3].drain().await?;
     assert!(
         b1.iter().all(|f| f["type"] != "message"),

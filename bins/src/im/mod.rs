@@ -104,12 +104,13 @@ impl ImService {
             )
             .concurrency(LANES);
         groups::register(router, Arc::clone(&subscriber), Arc::clone(&groups));
-        Notifier::new(
-            Arc::clone(&notifications),
-            Arc::clone(&groups),
+        Notifier::new(Arc::clone(&notifications), Arc::clone(&groups)).register(
+            router,
+            subscriber,
+            Arc::clone(&platform.broker.publisher),
             engine.clone(),
-        )
-        .register(router, subscriber);
+            &settings.node_id,
+        );
 
         let http = http::routes(http::ImState {
             groups: Arc::clone(&groups),

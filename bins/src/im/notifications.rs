@@ -1,6 +1,8 @@
-//! The notification module: platform events become stored notifications, pushed live
-//! to every online session of each recipient; a session that starts gets its unread
-//! ones (what arrived while offline), oldest first. Clients dedup by notification id.
+//! The notification module: platform events become stored notifications (one node
+//! handles each event), which go out on [`PUSH_TOPIC`] keyed by user; every node
+//! consumes that topic in its own group and pushes to the recipient's sessions it holds.
+//! A session that starts gets its unread ones (what arrived while offline), oldest
+//! first. Clients dedup by notification id.
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use domain::{DomainError, UserId};
 use im_core::pipeline::SessionHook;
 use im_core::protocol::ServerFrame;
 use im_core::{Engine, OutFrame, SessionHandle};
-use mq::{Message, Router, Subscriber};
+use mq::{HandlerError, Message, Publisher, Router, Subscriber};
 
 use super::groups::handler_error;
 
@@ -24,6 +26,9 @@ pub const NOTIFYING_TOPICS: [&str; 6] = [
     topics::ACTIVITY_UPDATED,
     topics::ACTIVITY_CANCELLED,
 ];
+
+/// Stored notifications on their way to every IM node, keyed by user.
+pub const PUSH_TOPIC: &str = "im.notification.push";
 
 /// How many unread notifications a new session gets.
 const ON_CONNECT: u32 = 100;
@@ -38,33 +43,32 @@ pub fn to_frame(n: &domain::Notification) -> OutFrame {
     }))
 }
 
-/// Turns events into notifications and pushes them.
+/// Turns events into stored notifications, to be pushed by every node.
 #[derive(Clone, Debug)]
 pub struct Notifier {
     notifications: Arc<NotificationService>,
     groups: Arc<GroupService>,
-    engine: Engine,
 }
 
 impl Notifier {
     /// A notifier storing through `notifications`, finding activity members in
-    /// `groups`, pushing through `engine`.
-    pub fn new(
-        notifications: Arc<NotificationService>,
-        groups: Arc<GroupService>,
-        engine: Engine,
-    ) -> Self {
+    /// `groups`.
+    pub fn new(notifications: Arc<NotificationService>, groups: Arc<GroupService>) -> Self {
         Self {
             notifications,
             groups,
-            engine,
         }
     }
 
-    /// Handles one event (its message id makes it idempotent).
-    pub async fn on_event(&self, topic: &str, msg: &Message) -> Result<(), DomainError> {
+    /// Handles one event (its message id makes it idempotent); returns the stored
+    /// notifications.
+    pub async fn on_event(
+        &self,
+        topic: &str,
+        msg: &Message,
+    ) -> Result<Vec<domain::Notification>, DomainError> {
         let Some(draft) = notification_for(topic, msg.payload())? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let recipients: Vec<UserId> = match &draft.recipients {
             Recipients::User(user) => vec![user.clone()],
@@ -81,31 +85,69 @@ impl Notifier {
                 }
             }
         };
-        let stored = self
-            .notifications
+        self.notifications
             .notify(msg.id(), &recipients, draft.kind, draft.payload.clone())
-            .await?;
-        for n in &stored {
-            let user = im_core::UserId::from(n.user_id.as_str());
-            im_core::fanout::push_to_users(self.engine.connections(), [&user], &to_frame(n));
-        }
-        Ok(())
+            .await
     }
 
-    /// Registers one handler per notifying topic on `router`.
-    pub fn register(&self, router: &mut Router, subscriber: Arc<dyn Subscriber>) {
+    /// Registers one handler per notifying topic on `router` (their output goes to
+    /// [`PUSH_TOPIC`]), and this node's pusher (consumer group `im.notify-push.<node>`).
+    pub fn register(
+        &self,
+        router: &mut Router,
+        subscriber: Arc<dyn Subscriber>,
+        publisher: Arc<dyn Publisher>,
+        engine: Engine,
+        node_id: &str,
+    ) {
         for topic in NOTIFYING_TOPICS {
             let notifier = self.clone();
-            router.consumer(
+            router.handler(
                 format!("im.notify.{topic}"),
                 topic,
                 Arc::clone(&subscriber),
-                mq::consumer_fn(move |msg: Message| {
+                PUSH_TOPIC,
+                Arc::clone(&publisher),
+                mq::handler_fn(move |msg: Message, _ctx| {
                     let notifier = notifier.clone();
-                    async move { notifier.on_event(topic, &msg).await.map_err(handler_error) }
+                    async move {
+                        let stored = notifier
+                            .on_event(topic, &msg)
+                            .await
+                            .map_err(handler_error)?;
+                        stored
+                            .iter()
+                            .map(|n| {
+                                Message::json(n)
+                                    .map(|m| m.with_key(n.user_id.to_string()))
+                                    .map_err(HandlerError::permanent)
+                            })
+                            .collect()
+                    }
                 }),
             );
         }
+        router
+            .consumer(
+                format!("im.notify-push.{node_id}"),
+                PUSH_TOPIC,
+                subscriber,
+                mq::consumer_fn(move |msg: Message| {
+                    let engine = engine.clone();
+                    async move {
+                        let n: domain::Notification =
+                            msg.decode_json().map_err(HandlerError::permanent)?;
+                        let user = im_core::UserId::from(n.user_id.as_str());
+                        im_core::fanout::push_to_users(
+                            engine.connections(),
+                            [&user],
+                            &to_frame(&n),
+                        );
+                        Ok(())
+                    }
+                }),
+            )
+            .concurrency(4);
     }
 }
 
