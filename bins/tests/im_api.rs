@@ -116,7 +116,10 @@ async fn story_on(db: Db, bus: Bus) -> anyhow::Result<()> {
         }
         welcomes.push(n["id"].clone());
     };
-    assert!(welcomes.windows(2).all(|w| w[0] == w[1]), "one welcome: {welcomes:?}");
+    assert!(
+        welcomes.windows(2).all(|w| w[0] == w[1]),
+        "one welcome: {welcomes:?}"
+    );
     assert_eq!(live["kind"], "signup_accepted");
     assert_eq!(live["payload"]["activity_id"], hike_id.as_str());
 
