@@ -17,6 +17,8 @@ pub enum Service {
     Activities,
     /// The IM server.
     Im,
+    /// The gateway in front of the separate servers.
+    Gateway,
     /// Everything in one process.
     AllInOne,
 }
@@ -28,6 +30,7 @@ impl Service {
             Self::Users => "user-server",
             Self::Activities => "activity-server",
             Self::Im => "im-server",
+            Self::Gateway => "gateway",
             Self::AllInOne => "social-im (all-in-one)",
         }
     }
@@ -38,6 +41,9 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
     init_tracing();
     let config = config_path(std::env::args().skip(1))?;
     let settings = Settings::load(config.as_deref()).context("loading settings")?;
+    if let Service::Gateway = service {
+        return run_gateway(settings).await;
+    }
     let database = crate::server::platform::redact(&settings.database.url);
     let broker = match &settings.broker {
         crate::config::BrokerSettings::Memory => "in-memory".to_owned(),
@@ -48,6 +54,7 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
         Service::Users => services::start_user_server(settings).await,
         Service::Activities => services::start_activity_server(settings).await,
         Service::Im => services::start_im_server(settings).await,
+        Service::Gateway => unreachable!("handled above"),
         Service::AllInOne => services::start_all_in_one(settings).await,
     }
     .context("starting")?;
@@ -60,6 +67,30 @@ pub async fn run(service: Service) -> anyhow::Result<()> {
     );
     serve::cancel_on_signal(server.shutdown_token());
     server.wait().await.map_err(anyhow::Error::msg)
+}
+
+/// The gateway: no database, no broker; HTTP only.
+async fn run_gateway(settings: Settings) -> anyhow::Result<()> {
+    let routes = crate::gateway::routes(&settings.gateway);
+    let limits = crate::http::HttpLimits {
+        body_limit: settings.http.body_limit,
+        request_timeout: settings.request_timeout(),
+    };
+    let (listener, addr) = serve::bind(settings.http.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.http.listen))?;
+    let g = &settings.gateway;
+    println!(
+        "gateway: HTTP on http://{addr}  (users {}, activities {}, im {}; GET /healthz, /metrics)",
+        g.users,
+        g.activities,
+        g.im.join(" ")
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    serve::cancel_on_signal(stop.clone());
+    serve::http(listener, crate::http::finish(routes, limits), stop)
+        .await
+        .context("serving")
 }
 
 /// `--config PATH` (or `--config=PATH`), the only argument.

@@ -48,6 +48,30 @@ pub struct Settings {
     pub services: ServiceSettings,
     /// The IM service: this node's name and the chat limits.
     pub im: ImSettings,
+    /// The gateway: where it sends each path.
+    pub gateway: GatewaySettings,
+}
+
+/// Where the gateway sends requests: base URLs of the servers' HTTP listeners.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// The user server. Default `http://127.0.0.1:8081`.
+    pub users: String,
+    /// The activity server. Default `http://127.0.0.1:8082`.
+    pub activities: String,
+    /// The IM nodes, used in turn. Default `["http://127.0.0.1:8083"]`.
+    pub im: Vec<String>,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            users: "http://127.0.0.1:8081".into(),
+            activities: "http://127.0.0.1:8082".into(),
+            im: vec!["http://127.0.0.1:8083".into()],
+        }
+    }
 }
 
 /// The IM service's settings.
@@ -186,6 +210,7 @@ impl Default for Settings {
             },
             services: ServiceSettings::default(),
             im: ImSettings::default(),
+            gateway: GatewaySettings::default(),
         }
     }
 }
@@ -262,6 +287,17 @@ impl Settings {
         }
         if self.im.max_text_chars == 0 || self.im.max_text_chars > 16_000 {
             return invalid("im.max_text_chars", "must be between 1 and 16000");
+        }
+        let upstreams = [&self.gateway.users, &self.gateway.activities]
+            .into_iter()
+            .chain(self.gateway.im.iter());
+        for url in upstreams {
+            if !url.starts_with("http://") || url.parse::<axum::http::Uri>().is_err() {
+                return invalid("gateway", "upstreams must be http:// URLs");
+            }
+        }
+        if self.gateway.im.is_empty() {
+            return invalid("gateway.im", "needs at least one IM server");
         }
         if self.im.sends_per_second == 0 || self.im.send_burst == 0 {
             return invalid("im.sends_per_second", "rates must be greater than zero");

@@ -15,6 +15,7 @@
 pub mod activities;
 pub mod cli;
 pub mod config;
+pub mod gateway;
 pub mod grpc;
 pub mod http;
 pub mod im;
