@@ -6,7 +6,7 @@
 #   docker build -t social-im .
 #   docker run -p 8080:8080 -e SOCIAL_IM_HTTP__LISTEN=0.0.0.0:8080 social-im   # all-in-one
 
-FROM rust:1.89-bookworm AS build
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
