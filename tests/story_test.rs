@@ -45,7 +45,16 @@ async fn the_story_on_the_all_in_one_default() -> anyhow::Result<()> {
     deployment.stop().await
 }
 
-async fn three_servers(broker: Vec<(String, String)>) -> anyhow::Result<()> {
+/// Three servers and two IM nodes on a fresh MariaDB database and `broker`, presence in
+/// Redis (stored messages routed to the nodes holding members).
+async fn three_servers(mut broker: Vec<(String, String)>) -> anyhow::Result<()> {
+    let redis =
+        std::env::var("MQ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    broker.push(("SOCIAL_IM_IM__PRESENCE_REDIS_URL".into(), redis));
+    broker.push((
+        "SOCIAL_IM_IM__PRESENCE_KEY_PREFIX".into(),
+        format!("e2e-{}:", uuid::Uuid::now_v7().simple()),
+    ));
     let dir = tempfile::tempdir()?;
     let name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
     admin(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")).await?;

@@ -87,6 +87,14 @@ pub struct ImSettings {
     pub sends_per_second: u32,
     /// Messages a user may send in a burst. Default 40.
     pub send_burst: u32,
+    /// Redis for presence (which node holds which user's sessions), e.g.
+    /// `redis://127.0.0.1:6379`. With it, each stored message goes only to the nodes
+    /// with members of its group online; without it (the default), every node gets
+    /// every stored message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_redis_url: Option<String>,
+    /// Prefix of the presence keys. Default `social-im:`.
+    pub presence_key_prefix: String,
 }
 
 impl Default for ImSettings {
@@ -96,6 +104,8 @@ impl Default for ImSettings {
             max_text_chars: 4000,
             sends_per_second: 20,
             send_burst: 40,
+            presence_redis_url: None,
+            presence_key_prefix: "social-im:".into(),
         }
     }
 }

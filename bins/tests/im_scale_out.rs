@@ -1,7 +1,7 @@
-//! Two IM nodes sharing MariaDB and a broker (Redis Streams, Kafka): members of one group
-//! connected to different nodes receive the same messages in the same order, a member
-//! removed through one node stops receiving on the other at once, and a send through
-//! either node is stored once.
+//! Two IM nodes sharing MariaDB, Redis (presence: who is connected where) and a broker
+//! (Redis Streams, Kafka): members of one group connected to different nodes receive the
+//! same messages in the same order, routed to the nodes that hold them; a member removed
+//! through one node stops receiving on the other at once; presence follows sessions.
 
 // Tests may panic on what they did not expect.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,6 +44,11 @@ async fn two_nodes(bus: Bus) -> anyhow::Result<()> {
         ws.drain().await?;
         clients.push(ws);
     }
+    // Presence in Redis says who is where.
+    let redis = redis_presence(&env, &names).await?;
+    assert_eq!(redis[0], vec!["im-1".to_owned()], "org on node 1");
+    assert_eq!(redis[3], vec!["im-2".to_owned()], "bob1 on node 2");
+
     // Everyone sends at once, through both nodes.
     const EACH: usize = 15;
     let mut tasks = Vec::new();
@@ -95,8 +100,42 @@ async fn two_nodes(bus: Bus) -> anyhow::Result<()> {
         "a removed member on node 2 got {b1:?}"
     );
 
+    // Gone from presence when the sessions end.
     drop(clients);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while redis_presence(&env, &names)
+        .await?
+        .iter()
+        .any(|nodes| !nodes.is_empty())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "presence not cleared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     env.finish().await
+}
+
+/// The nodes presence lists for each user (entries still valid).
+async fn redis_presence(env: &Env, users: &[String]) -> anyhow::Result<Vec<Vec<String>>> {
+    let url = env.settings.im.presence_redis_url.clone().unwrap();
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let now = domain::Timestamp::now().unix_millis();
+    let mut out = Vec::new();
+    for user in users {
+        let key = format!("{}presence:{user}", env.settings.im.presence_key_prefix);
+        let nodes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&key)
+            .arg(now)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await?;
+        out.push(nodes);
+    }
+    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,9 +40,15 @@ pub trait SendPipeline: Send + Sync + 'static {
 }
 
 /// Called when a session has authenticated and is registered, before any other frame
-/// is handled, e.g. to push the notifications a user received while offline.
+/// is handled (e.g. to push the notifications a user received while offline, or to
+/// record where the user is connected), and when it has ended.
 #[async_trait]
 pub trait SessionHook: Send + Sync + 'static {
     /// The session of `session.user()` has started.
     async fn on_session_started(&self, session: &SessionHandle);
+
+    /// The session has ended (it is unregistered already). Default: nothing.
+    async fn on_session_ended(&self, session: &SessionHandle) {
+        let _ = session;
+    }
 }

@@ -14,7 +14,9 @@ pub mod membership;
 pub mod notifications;
 pub mod persister;
 pub mod pipeline;
+pub mod presence;
 pub mod pusher;
+pub mod route;
 pub mod store;
 pub mod waiters;
 pub mod wire;
@@ -31,12 +33,14 @@ use self::membership::GroupMembership;
 use self::notifications::{Notifier, UnreadOnConnect};
 use self::persister::Persister;
 use self::pipeline::{BrokerPipeline, ChatLimits};
+use self::presence::{Hooks, PresenceHook, RedisPresence};
 use self::pusher::Pusher;
+use self::route::RouteStored;
 use self::store::SqlMessages;
 use self::waiters::Waiters;
 use crate::grpc::im::GroupGrpc;
 use crate::grpc::pb::im::group_service_server::GroupServiceServer;
-use crate::server::Platform;
+use crate::server::{Platform, StartError};
 
 /// Lanes (partitions) each IM handler works on at once; each lane stays in order.
 const LANES: usize = 16;
@@ -55,7 +59,7 @@ pub struct ImService {
 
 impl ImService {
     /// Builds the service on `platform` and registers its handlers on `router`.
-    pub fn build(platform: &Platform, router: &mut Router) -> Self {
+    pub async fn build(platform: &Platform, router: &mut Router) -> Result<Self, StartError> {
         let settings = &platform.settings.im;
         let groups = Arc::new(GroupService::new(platform.store.clone()));
         let notifications = Arc::new(NotificationService::new(platform.store.clone()));
@@ -72,15 +76,30 @@ impl ImService {
             Arc::clone(&groups),
             waiters.clone(),
             limits,
+            &settings.node_id,
         );
+        let presence = match &settings.presence_redis_url {
+            Some(url) => Some(
+                RedisPresence::connect(url, &settings.presence_key_prefix, &settings.node_id)
+                    .await?,
+            ),
+            None => None,
+        };
+        let membership: Arc<dyn im_core::membership::Membership> =
+            Arc::new(GroupMembership::new(Arc::clone(&groups)));
+        let mut hooks: Vec<Arc<dyn im_core::pipeline::SessionHook>> =
+            vec![Arc::new(UnreadOnConnect::new(Arc::clone(&notifications)))];
+        if let Some(p) = &presence {
+            hooks.push(Arc::new(PresenceHook(p.clone())));
+        }
         let engine = Engine::builder(
             EngineConfig::default(),
             messages.clone(),
-            Arc::new(GroupMembership::new(Arc::clone(&groups))),
+            Arc::clone(&membership),
             Arc::new(JwtAuth::new(platform.tokens.clone())),
         )
         .pipeline(Arc::new(pipeline))
-        .session_hook(Arc::new(UnreadOnConnect::new(Arc::clone(&notifications))))
+        .session_hook(Arc::new(Hooks(hooks)))
         .build();
 
         let subscriber = Arc::clone(&platform.broker.subscriber);
@@ -95,10 +114,30 @@ impl ImService {
                 Persister::new(messages),
             )
             .concurrency(LANES);
+        // Without presence every node reads every stored message; with it, the router
+        // forwards each to the nodes that need it, and each node reads its own topic.
+        let push_topic = match presence {
+            None => wire::STORED_TOPIC.to_owned(),
+            Some(presence) => {
+                router
+                    .consumer(
+                        "im.route",
+                        wire::STORED_TOPIC,
+                        Arc::clone(&subscriber),
+                        RouteStored::new(
+                            Arc::clone(&membership),
+                            presence,
+                            Arc::clone(&platform.broker.publisher),
+                        ),
+                    )
+                    .concurrency(LANES);
+                wire::node_topic(&settings.node_id)
+            }
+        };
         router
             .consumer(
                 format!("im.push.{}", settings.node_id),
-                wire::STORED_TOPIC,
+                push_topic,
                 Arc::clone(&subscriber),
                 Pusher::new(engine.clone(), waiters),
             )
@@ -119,10 +158,10 @@ impl ImService {
             engine: engine.clone(),
             tokens: platform.tokens.clone(),
         });
-        Self {
+        Ok(Self {
             http,
             grpc: GroupGrpc::server(groups),
             engine,
-        }
+        })
     }
 }

@@ -42,6 +42,7 @@ impl Handler for Persister {
         _ctx: &HandlerContext,
     ) -> Result<Vec<Message>, HandlerError> {
         let request: SendRequest = msg.decode_json().map_err(HandlerError::permanent)?;
+        let origin = request.origin.clone();
         let appended = self
             .sequencer
             .append(request.into_draft(), |_| async {})
@@ -51,10 +52,12 @@ impl Handler for Persister {
             Appended::Stored(message) => StoredEnvelope {
                 message,
                 duplicate: false,
+                origin,
             },
             Appended::Duplicate(message) => StoredEnvelope {
                 message,
                 duplicate: true,
+                origin,
             },
         };
         let key = envelope.message.group_id.to_string();

@@ -52,6 +52,7 @@ pub struct BrokerPipeline {
     waiters: Waiters,
     limits: ChatLimits,
     rate: DefaultKeyedRateLimiter<String>,
+    node: String,
 }
 
 impl std::fmt::Debug for BrokerPipeline {
@@ -78,6 +79,7 @@ impl BrokerPipeline {
         groups: Arc<GroupService>,
         waiters: Waiters,
         limits: ChatLimits,
+        node: &str,
     ) -> Self {
         let per_second = NonZeroU32::new(limits.sends_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.send_burst).unwrap_or(per_second);
@@ -87,6 +89,7 @@ impl BrokerPipeline {
             waiters,
             limits,
             rate: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            node: node.to_owned(),
         }
     }
 
@@ -153,7 +156,7 @@ impl SendPipeline for BrokerPipeline {
         }
         self.check_text(&draft)?;
         self.check_open(&draft).await?;
-        let request = SendRequest::from_draft(&draft);
+        let request = SendRequest::from_draft(&draft, &self.node);
         let key = (
             request.group_id.clone(),
             request.sender_id.clone(),

@@ -7,8 +7,14 @@ use serde::{Deserialize, Serialize};
 
 /// Sends waiting for a seq, keyed by group: consumed in order by the persister.
 pub const SEND_TOPIC: &str = "im.message.send";
-/// Stored messages, keyed by group: every IM node consumes them all and pushes them.
+/// Stored messages, keyed by group: every IM node consumes them all and pushes them
+/// (or, with presence in Redis, the router forwards each to the nodes that need it).
 pub const STORED_TOPIC: &str = "im.message.stored";
+
+/// The stored messages routed to one node (presence in Redis), keyed by group.
+pub fn node_topic(node: &str) -> String {
+    format!("im.node.{node}")
+}
 
 /// A send that passed the gateway's checks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,16 +27,20 @@ pub struct SendRequest {
     pub client_msg_id: String,
     /// The content.
     pub body: MessageBody,
+    /// The node the send came in on (its sender waits there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl SendRequest {
     /// From im-core's draft.
-    pub fn from_draft(draft: &Draft) -> Self {
+    pub fn from_draft(draft: &Draft, origin: &str) -> Self {
         Self {
             group_id: draft.group_id.to_string(),
             sender_id: draft.sender_id.to_string(),
             client_msg_id: draft.client_msg_id.to_string(),
             body: draft.body.clone(),
+            origin: Some(origin.to_owned()),
         }
     }
 
@@ -52,6 +62,9 @@ pub struct StoredEnvelope {
     pub message: StoredMessage,
     /// Whether this was a retry of a message stored before (nothing new was written).
     pub duplicate: bool,
+    /// The node the send came in on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Who waits for a send's outcome: (group, sender, client message id).

@@ -32,6 +32,9 @@ pub enum StartError {
     /// The token issuer refused the settings.
     #[error("auth: {0}")]
     Auth(#[source] domain::DomainError),
+    /// The presence store (Redis) could not be reached.
+    #[error(transparent)]
+    Presence(#[from] crate::im::presence::PresenceError),
     /// A listener could not be bound.
     #[error("listen on {addr}: {source}")]
     Bind {

@@ -123,7 +123,7 @@ pub async fn start_im_server(settings: Settings) -> Result<Running, StartError> 
 pub async fn im_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
     let mut router = event_router(&platform);
-    let im = ImService::build(&platform, &mut router);
+    let im = ImService::build(&platform, &mut router).await?;
     let background = Background {
         router: Some(router),
         engine: Some(im.engine),
@@ -145,7 +145,7 @@ pub async fn all_in_one(settings: Settings, broker: Broker) -> Result<Running, S
     let mut router = event_router(&platform);
     let users = user_parts(&platform);
     let activities = activity_parts(&platform, &mut router);
-    let im = ImService::build(&platform, &mut router);
+    let im = ImService::build(&platform, &mut router).await?;
     let http = users.http.merge(activities.http).merge(im.http);
     let grpc = Routes::new(users.grpc)
         .add_service(activities.grpc)

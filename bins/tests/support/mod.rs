@@ -90,8 +90,18 @@ impl Env {
     }
 
     /// The user and activity servers and two IM nodes sharing the database and `bus`.
+    /// Presence is kept in Redis (`MQ_TEST_REDIS_URL`) under a prefix of the test's own,
+    /// so stored messages are routed to the nodes that need them.
     pub(crate) async fn start_two_im_nodes(db: Db, bus: Bus) -> anyhow::Result<Self> {
-        let mut env = Self::start_servers(db, bus, true, |_| {}).await?;
+        let prefix = format!("t-{}:", uuid::Uuid::now_v7().simple());
+        let mut env = Self::start_servers(db, bus, true, |s| {
+            s.im.presence_redis_url = Some(
+                std::env::var("MQ_TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            );
+            s.im.presence_key_prefix = prefix.clone();
+        })
+        .await?;
         let mut settings = env.settings.clone();
         settings.im.node_id = "im-2".into();
         env.im2 = Some(im_server(settings, env.bus.clone()).await?);

@@ -46,8 +46,12 @@ where
     if let Some(hook) = &engine.inner.session_hook {
         hook.on_session_started(&handle).await;
     }
-    let ctx = dispatch::Context::new(engine, handle);
+    let hook = engine.inner.session_hook.clone();
+    let ctx = dispatch::Context::new(engine, handle.clone());
     let reason = conn.run(&outbound, &ctx).await;
+    if let Some(hook) = hook {
+        hook.on_session_ended(&handle).await;
+    }
     tracing::debug!(session = %ctx.session_id(), reason = %reason, "session closed");
     reason
 }

@@ -123,8 +123,13 @@ async fn a_pipeline_takes_the_sends_and_its_refusals_reach_the_client() {
     bob.expect_pong().await;
 }
 
-/// Pushes a "missed while offline" notification to every new session.
-struct Welcome;
+/// Pushes a "missed while offline" notification to every new session; counts the
+/// sessions that ended.
+#[derive(Default)]
+struct Welcome {
+    ended: std::sync::atomic::AtomicUsize,
+    notify: tokio::sync::Notify,
+}
 
 #[async_trait]
 impl SessionHook for Welcome {
@@ -133,15 +138,20 @@ impl SessionHook for Welcome {
         let frame = im_core::OutFrame::encode(&ServerFrame::Notification(n));
         let _ = session.outbound().push(frame);
     }
+
+    async fn on_session_ended(&self, _session: &SessionHandle) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
 }
 
 #[tokio::test]
 async fn the_session_hook_runs_before_the_first_request() {
     let store = Arc::new(InMemoryStore::new());
-    let server = TestServer::start_custom(test_config(), store.clone(), store, |b| {
-        b.session_hook(Arc::new(Welcome))
-    })
-    .await;
+    let hook = Arc::new(Welcome::default());
+    let h = hook.clone();
+    let server =
+        TestServer::start_custom(test_config(), store.clone(), store, |b| b.session_hook(h)).await;
     let mut carol = server.client("carol").await;
     match carol.next().await.unwrap() {
         ServerFrame::Notification(n) => {
@@ -151,4 +161,19 @@ async fn the_session_hook_runs_before_the_first_request() {
         other => panic!("expected the notification, got {other:?}"),
     }
     carol.expect_pong().await;
+    assert_eq!(hook.ended.load(std::sync::atomic::Ordering::SeqCst), 0);
+    drop(carol);
+    let ended = async {
+        loop {
+            let notified = hook.notify.notified();
+            if hook.ended.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), ended)
+        .await
+        .expect("on_session_ended ran once the client went away");
+    assert_eq!(server.engine.connections().connection_count(), 0);
 }
