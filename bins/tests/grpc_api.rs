@@ -21,8 +21,24 @@ async fn grpc_services(db: Db) -> anyhow::Result<()> {
     let env = Env::start(db).await?;
     let users_url = format!("http://{}", env.users.grpc);
     let activities_url = format!("http://{}", env.activities.grpc);
-    let mut users = UserServiceClient::connect(users_url.clone()).await?;
-    let mut activities = ActivityServiceClient::connect(activities_url.clone()).await?;
+    let service = support::service_token();
+    let mut users =
+        UserServiceClient::new(support::grpc_channel(&users_url, Some(&service)).await?);
+    let mut activities =
+        ActivityServiceClient::new(support::grpc_channel(&activities_url, Some(&service)).await?);
+    // Without a token, or with a bad one, every call is refused.
+    for token in [None, Some("not-a-token")] {
+        let mut anonymous = UserServiceClient::new(support::grpc_channel(&users_url, token).await?);
+        let refused = anonymous
+            .get_users(GetUsersRequest { user_ids: vec![] })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::Unauthenticated,
+            "{token:?}: {refused:?}"
+        );
+    }
 
     // Health, on both servers.
     for url in [&users_url, &activities_url] {
@@ -136,6 +152,18 @@ async fn grpc_services(db: Db) -> anyhow::Result<()> {
     assert_eq!(members[0], ann, "organiser first");
 
     let group = domain::GroupId::new().to_string();
+    // Only a service records an activity's group: a user's token is refused.
+    let activities_url = format!("http://{}", env.activities.grpc);
+    let mut as_user =
+        ActivityServiceClient::new(support::grpc_channel(&activities_url, Some(&ann_token)).await?);
+    let refused = as_user
+        .set_group(SetGroupRequest {
+            activity_id: hike_id.clone(),
+            group_id: group.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     for _ in 0..2 {
         // Idempotent: the IM service may retry.
         activities

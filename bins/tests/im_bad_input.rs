@@ -92,6 +92,13 @@ async fn bad_input(db: Db) -> anyhow::Result<()> {
         ),
         (
             Method::GET,
+            g("/messages?limit=501"),
+            Some(&ann_token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            Method::GET,
             g("/messages?limit=lots"),
             Some(&ann_token),
             StatusCode::BAD_REQUEST,
@@ -274,6 +281,25 @@ async fn bad_input(db: Db) -> anyhow::Result<()> {
     let history = env.get(&g("/messages"), Some(&org_token)).await?;
     assert_eq!(history.body["messages"].as_array().unwrap().len(), 1);
     assert_eq!(history.body["messages"][0]["body"], tricky);
+    // Asking past the end: nothing, and the real latest seq (not the asked one).
+    let past = env
+        .get(&g("/messages?after_seq=100"), Some(&org_token))
+        .await?;
+    assert_eq!(past.body["messages"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        (
+            past.body["latest_seq"].as_u64(),
+            past.body["has_more"].as_bool()
+        ),
+        (Some(1), Some(false))
+    );
+    // Control characters (but newlines and tabs) are refused.
+    assert_eq!(
+        ws.refused(send(json!("bell \u{7} and nul \u{0}"), "c9"))
+            .await?,
+        "invalid_field"
+    );
+    assert_eq!(ws.say(&group, "c10", "two\nlines\tand a tab").await?, 2);
 
     // The per-user rate (20/s, bursts of 40, over all devices): two sessions of Ann
     // together get at most the burst through; the rest is refused with `rate_limited`.
@@ -310,7 +336,7 @@ async fn bad_input(db: Db) -> anyhow::Result<()> {
     let latest = env.get(&g(""), Some(&org_token)).await?;
     assert_eq!(
         latest.body["latest_seq"],
-        1 + ok,
+        2 + ok,
         "only the accepted were stored"
     );
     drop((ws, second, eve_ws));

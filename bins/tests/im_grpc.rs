@@ -22,8 +22,9 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
     let env = Env::start_full(db).await?;
     let mut added = env.watch("group.member.added").await?;
     let url = format!("http://{}", env.im.as_ref().unwrap().grpc);
-    let mut groups = GroupServiceClient::connect(url.clone()).await?;
-    let channel = tonic::transport::Channel::from_shared(url)?
+    let service = support::service_token();
+    let mut groups = GroupServiceClient::new(support::grpc_channel(&url, Some(&service)).await?);
+    let channel = tonic::transport::Channel::from_shared(url.clone())?
         .connect()
         .await?;
     let health = HealthClient::new(channel)
@@ -83,8 +84,38 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
         .collect();
     assert_eq!(roles, [(org.as_str(), "owner"), (ann.as_str(), "member")]);
 
+    // Calls need a token.
+    let mut anonymous = GroupServiceClient::new(support::grpc_channel(&url, None).await?);
+    let refused = anonymous
+        .get_group(GetGroupRequest {
+            group_id: group.group_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let mut as_ann = GroupServiceClient::new(support::grpc_channel(&url, Some(&ann_token)).await?);
+    let mut as_org = GroupServiceClient::new(support::grpc_channel(&url, Some(&org_token)).await?);
+    // Naming the owner as actor does not make Ann the owner: the token decides.
+    let spoofed = as_ann
+        .dissolve(DissolveRequest {
+            actor_id: org.clone(),
+            group_id: group.group_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(spoofed.code(), Code::PermissionDenied, "{spoofed:?}");
+    // A service token reads, but owns nothing.
+    let not_owner = groups
+        .dissolve(DissolveRequest {
+            actor_id: String::new(),
+            group_id: group.group_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_owner.code(), Code::PermissionDenied, "{not_owner:?}");
+
     // Only the owner removes or dissolves; the refusals change nothing.
-    let denied = groups
+    let denied = as_ann
         .remove_member(RemoveMemberRequest {
             actor_id: ann.clone(),
             group_id: group.group_id.clone(),
@@ -93,7 +124,7 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
-    let denied = groups
+    let denied = as_ann
         .dissolve(DissolveRequest {
             actor_id: ann.clone(),
             group_id: group.group_id.clone(),
@@ -101,7 +132,7 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    groups
+    as_org
         .remove_member(RemoveMemberRequest {
             actor_id: org.clone(),
             group_id: group.group_id.clone(),
@@ -116,16 +147,16 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
         .into_inner()
         .members;
     assert_eq!(members.len(), 1);
-    let gone = groups
+    let gone = as_org
         .dissolve(DissolveRequest {
-            actor_id: org.clone(),
+            actor_id: String::new(),
             group_id: group.group_id.clone(),
         })
         .await?
         .into_inner();
     assert_eq!(gone.status, "dissolved");
     assert!(gone.dissolved_at_ms > 0);
-    let again = groups
+    let again = as_org
         .dissolve(DissolveRequest {
             actor_id: org.clone(),
             group_id: group.group_id.clone(),
@@ -165,7 +196,7 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let e = groups
+    let e = as_org
         .remove_member(RemoveMemberRequest {
             actor_id: "nobody".into(),
             group_id: group.group_id.clone(),

@@ -76,10 +76,12 @@ pub(crate) async fn read_page(
     }
     let last = messages.last().map_or(after_seq, |m| m.seq);
     has_more |= last < latest_seq;
+    // A message stored after `latest_seq` was read may be in the page.
+    let latest_seq = latest_seq.max(messages.last().map_or(0, |m| m.seq));
     Ok(SyncPage {
         group_id: group.clone(),
         messages,
-        latest_seq: latest_seq.max(last),
+        latest_seq,
         has_more,
     })
 }

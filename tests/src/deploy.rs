@@ -37,6 +37,8 @@ pub struct Process {
     pub name: String,
     /// Its HTTP base URL.
     pub http: String,
+    /// Its gRPC URL (`http://host:port`), when it serves gRPC.
+    pub grpc: Option<String>,
     child: Child,
 }
 
@@ -78,11 +80,17 @@ impl Process {
             .with_context(|| format!("{name}: no URL in {line:?}"))?
             .trim_end_matches(['/', ','])
             .to_owned();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let grpc = words
+            .windows(3)
+            .find(|w| w[0] == "gRPC" && w[1] == "on")
+            .map(|w| format!("http://{}", w[2].trim_end_matches(',')));
         // Keep reading stdout so the process never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self {
             name: name.to_owned(),
             http,
+            grpc,
             child,
         })
     }
@@ -147,6 +155,12 @@ impl Deployment {
             let mut env = env.clone();
             if let Some(node) = node {
                 env.push(("SOCIAL_IM_IM__NODE_ID".into(), node.into()));
+                // The IM nodes ask the user server for names over gRPC.
+                let user_grpc = processes.first().and_then(|p: &Process| p.grpc.clone());
+                env.push((
+                    "SOCIAL_IM_SERVICES__USER_GRPC".into(),
+                    user_grpc.unwrap_or_default(),
+                ));
             }
             processes.push(Process::start(name, &binary(binary_name)?, dir, &env).await?);
         }

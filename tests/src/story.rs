@@ -360,6 +360,20 @@ pub async fn play(base: &str, say: &mut (dyn FnMut(String) + Send)) -> anyhow::R
         );
     }
     api.members(&hike_group, &org.token, 3).await?;
+    // The member list carries the names (the IM service asks the user service).
+    let listed = api
+        .get(&format!("/api/v1/groups/{hike_group}/members"), &org.token)
+        .await?;
+    let nicknames: Vec<&str> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["nickname"].as_str())
+        .collect();
+    ensure!(
+        nicknames == ["olga", "ann", "ben"],
+        "member names: {listed}"
+    );
     ann.notification("signup_accepted").await?;
     report.notifications.push("signup_accepted".into());
     say(

@@ -86,6 +86,11 @@ impl activity_service_server::ActivityService for ActivityGrpc {
         &self,
         request: Request<SetGroupRequest>,
     ) -> Result<Response<SetGroupResponse>, Status> {
+        if super::auth::caller(&request)?.as_str() != super::auth::SERVICE_ID {
+            return Err(Status::permission_denied(
+                "forbidden: only the platform's services record an activity's group",
+            ));
+        }
         let request = request.into_inner();
         let id = activity_id(&request.activity_id)?;
         let group = GroupId::parse(&request.group_id).map_err(|e| invalid("group_id", e))?;

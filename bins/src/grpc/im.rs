@@ -45,6 +45,18 @@ fn group_id(raw: &str) -> Result<GroupId, Status> {
     GroupId::parse(raw).map_err(|e| invalid("group_id", e))
 }
 
+/// Who acts: the caller's token decides; an `actor_id` that names someone else is
+/// refused (nobody acts for another user by naming them).
+fn acting_user<T>(request: &Request<T>, actor_id: &str) -> Result<UserId, Status> {
+    let caller = super::auth::caller(request)?;
+    if !actor_id.is_empty() && user_id("actor_id", actor_id)? != caller {
+        return Err(Status::permission_denied(
+            "forbidden: actor_id must be the caller (the token's user)",
+        ));
+    }
+    Ok(caller)
+}
+
 fn user_id(field: &str, raw: &str) -> Result<UserId, Status> {
     UserId::parse(raw).map_err(|e| invalid(field, e))
 }
@@ -106,8 +118,8 @@ impl group_service_server::GroupService for GroupGrpc {
         &self,
         request: Request<RemoveMemberRequest>,
     ) -> Result<Response<RemoveMemberResponse>, Status> {
+        let actor = acting_user(&request, &request.get_ref().actor_id)?;
         let r = request.into_inner();
-        let actor = user_id("actor_id", &r.actor_id)?;
         let group = group_id(&r.group_id)?;
         let user = user_id("user_id", &r.user_id)?;
         self.groups
@@ -121,9 +133,8 @@ impl group_service_server::GroupService for GroupGrpc {
         &self,
         request: Request<DissolveRequest>,
     ) -> Result<Response<pb::Group>, Status> {
-        let r = request.into_inner();
-        let actor = user_id("actor_id", &r.actor_id)?;
-        let group = group_id(&r.group_id)?;
+        let actor = acting_user(&request, &request.get_ref().actor_id)?;
+        let group = group_id(&request.into_inner().group_id)?;
         let group = self
             .groups
             .dissolve(&actor, &group)

@@ -1,6 +1,7 @@
 //! The gRPC side: generated code from `proto/`, the services, and error mapping.
 
 pub mod activity;
+pub mod auth;
 pub mod im;
 pub mod status;
 pub mod user;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::MatchedPath;
-use axum::http::Request;
+use axum::http::{Method, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -18,7 +18,18 @@ pub const DURATION: &str = "http_request_duration_seconds";
 /// Middleware recording [`REQUESTS`] and [`DURATION`].
 pub async fn record(request: Request<Body>, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    // Only the standard methods get their own label: any other string would make a new
+    // series per request.
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => request.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -29,6 +29,8 @@ pub struct ImState {
     pub engine: Engine,
     /// Verifies the callers' tokens.
     pub tokens: TokenIssuer,
+    /// Names of the members (the user service).
+    pub users: Arc<dyn super::directory::UserDirectory>,
 }
 
 impl FromRef<ImState> for TokenIssuer {
@@ -140,9 +142,19 @@ async fn group(
     Ok(Json(view(&state, group, &me).await?))
 }
 
+/// A member as clients see it: the membership and, when the user service answered, the
+/// names.
+#[derive(Debug, Serialize)]
+struct MemberView {
+    #[serde(flatten)]
+    member: GroupMember,
+    username: Option<String>,
+    nickname: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct MemberList {
-    items: Vec<GroupMember>,
+    items: Vec<MemberView>,
 }
 
 async fn members(
@@ -151,7 +163,20 @@ async fn members(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MemberList>, ApiError> {
     let group = member_group(&state, &id, &me).await?;
-    let items = state.groups.members(&group.id).await?;
+    let members = state.groups.members(&group.id).await?;
+    let ids: Vec<UserId> = members.iter().map(|m| m.user_id.clone()).collect();
+    let mut names = state.users.names(&ids).await;
+    let items = members
+        .into_iter()
+        .map(|member| {
+            let n = names.remove(member.user_id.as_str());
+            MemberView {
+                username: n.as_ref().map(|n| n.username.clone()),
+                nickname: n.map(|n| n.nickname),
+                member,
+            }
+        })
+        .collect();
     Ok(Json(MemberList { items }))
 }
 
@@ -210,11 +235,11 @@ async fn history(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
     let group = member_group(&state, &id, &me).await?;
-    if query.limit == Some(0) {
+    if query.limit.is_some_and(|l| !(1..=500).contains(&l)) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
-            "limit must be at least 1",
+            "limit must be 1 to 500",
         ));
     }
     let page = state

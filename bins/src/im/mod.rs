@@ -8,6 +8,7 @@
 //! node (in seq order to the online members; the sender's `send_ok`).
 
 pub mod auth;
+pub mod directory;
 pub mod groups;
 pub mod http;
 pub mod membership;
@@ -29,6 +30,7 @@ use im_core::{Engine, EngineConfig};
 use mq::Router;
 
 use self::auth::JwtAuth;
+use self::directory::UserDirectory;
 use self::membership::GroupMembership;
 use self::notifications::{Notifier, UnreadOnConnect};
 use self::persister::Persister;
@@ -59,7 +61,12 @@ pub struct ImService {
 
 impl ImService {
     /// Builds the service on `platform` and registers its handlers on `router`.
-    pub async fn build(platform: &Platform, router: &mut Router) -> Result<Self, StartError> {
+    /// `users` answers who the members are (names in the member lists).
+    pub async fn build(
+        platform: &Platform,
+        router: &mut Router,
+        users: Arc<dyn UserDirectory>,
+    ) -> Result<Self, StartError> {
         let settings = &platform.settings.im;
         let groups = Arc::new(GroupService::new(platform.store.clone()));
         let notifications = Arc::new(NotificationService::new(platform.store.clone()));
@@ -157,6 +164,7 @@ impl ImService {
             store: platform.store.clone(),
             engine: engine.clone(),
             tokens: platform.tokens.clone(),
+            users,
         });
         Ok(Self {
             http,

@@ -109,6 +109,15 @@ impl BrokerPipeline {
             ));
         };
         let chars = text.chars().count();
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(rejected(
+                ErrorCode::InvalidField,
+                "the text has control characters (only newlines and tabs are allowed)",
+            ));
+        }
         if text.trim().is_empty() {
             return Err(rejected(ErrorCode::InvalidField, "the text is empty"));
         }

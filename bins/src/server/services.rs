@@ -14,11 +14,14 @@ use super::running::{Background, Running};
 use crate::activities::http::{self as activity_http, ActivityState};
 use crate::config::Settings;
 use crate::grpc::activity::ActivityGrpc;
+use crate::grpc::auth::RequireToken;
 use crate::grpc::pb::activity::activity_service_server::ActivityServiceServer;
 use crate::grpc::pb::user::user_service_server::UserServiceServer;
 use crate::grpc::user::UserGrpc;
+use crate::im::directory::{GrpcUsers, LocalUsers, NoUsers, UserDirectory};
 use crate::im::ImService;
 use crate::users::http::{self as user_http, UserState};
+use tonic::service::interceptor::InterceptedService;
 
 /// Handler retries before a message goes to the poison topic.
 const HANDLER_ATTEMPTS: u32 = 5;
@@ -43,13 +46,20 @@ fn event_router(platform: &Platform) -> mq::Router {
     router
 }
 
+/// A gRPC service behind the token check.
+type Guarded<S> = InterceptedService<S, RequireToken>;
+
+fn guard<S>(platform: &Platform, service: S) -> Guarded<S> {
+    InterceptedService::new(service, RequireToken::new(platform.tokens.clone()))
+}
+
 /// One service's HTTP routes and gRPC service, on a platform.
 struct Parts<G> {
     http: Router,
     grpc: G,
 }
 
-fn user_parts(platform: &Platform) -> Parts<UserServiceServer<UserGrpc>> {
+fn user_parts(platform: &Platform) -> Parts<Guarded<UserServiceServer<UserGrpc>>> {
     let users = Arc::new(UserService::new(
         platform.store.clone(),
         platform.tokens.clone(),
@@ -58,14 +68,14 @@ fn user_parts(platform: &Platform) -> Parts<UserServiceServer<UserGrpc>> {
         users: Arc::clone(&users),
         tokens: platform.tokens.clone(),
     });
-    let grpc = UserGrpc::server(users, platform.tokens.clone());
+    let grpc = guard(platform, UserGrpc::server(users, platform.tokens.clone()));
     Parts { http, grpc }
 }
 
 fn activity_parts(
     platform: &Platform,
     router: &mut mq::Router,
-) -> Parts<ActivityServiceServer<ActivityGrpc>> {
+) -> Parts<Guarded<ActivityServiceServer<ActivityGrpc>>> {
     let activities = Arc::new(ActivityService::new(platform.store.clone()));
     crate::activities::group_link::register(
         router,
@@ -76,7 +86,7 @@ fn activity_parts(
         activities: Arc::clone(&activities),
         tokens: platform.tokens.clone(),
     });
-    let grpc = ActivityGrpc::server(activities);
+    let grpc = guard(platform, ActivityGrpc::server(activities));
     Parts { http, grpc }
 }
 
@@ -123,12 +133,28 @@ pub async fn start_im_server(settings: Settings) -> Result<Running, StartError> 
 pub async fn im_server(settings: Settings, broker: Broker) -> Result<Running, StartError> {
     let platform = Platform::start_with(settings, broker).await?;
     let mut router = event_router(&platform);
-    let im = ImService::build(&platform, &mut router).await?;
+    let users: Arc<dyn UserDirectory> = match &platform.settings.services.user_grpc {
+        Some(url) => match GrpcUsers::new(url, platform.tokens.clone()) {
+            Some(users) => Arc::new(users),
+            None => {
+                return Err(StartError::Config(crate::config::ConfigError::Invalid {
+                    setting: "services.user_grpc",
+                    reason: format!("{url:?} is not a URL"),
+                }))
+            }
+        },
+        None => {
+            tracing::warn!("services.user_grpc is not set: member lists carry no names");
+            Arc::new(NoUsers)
+        }
+    };
+    let im = ImService::build(&platform, &mut router, users).await?;
     let background = Background {
         router: Some(router),
         engine: Some(im.engine),
     };
-    Running::serve_with(platform, im.http, Routes::new(im.grpc), background).await
+    let grpc = Routes::new(guard(&platform, im.grpc));
+    Running::serve_with(platform, im.http, grpc, background).await
 }
 
 /// Starts everything in one process: every HTTP path on one port and every gRPC
@@ -145,11 +171,15 @@ pub async fn all_in_one(settings: Settings, broker: Broker) -> Result<Running, S
     let mut router = event_router(&platform);
     let users = user_parts(&platform);
     let activities = activity_parts(&platform, &mut router);
-    let im = ImService::build(&platform, &mut router).await?;
+    let directory = Arc::new(LocalUsers(Arc::new(UserService::new(
+        platform.store.clone(),
+        platform.tokens.clone(),
+    ))));
+    let im = ImService::build(&platform, &mut router, directory).await?;
     let http = users.http.merge(activities.http).merge(im.http);
     let grpc = Routes::new(users.grpc)
         .add_service(activities.grpc)
-        .add_service(im.grpc);
+        .add_service(guard(&platform, im.grpc));
     let background = Background {
         router: Some(router),
         engine: Some(im.engine),

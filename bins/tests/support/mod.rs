@@ -391,6 +391,39 @@ impl Watch {
     }
 }
 
+/// A service token (what the servers mint to call each other) for the test secret.
+pub(crate) fn service_token() -> String {
+    let issuer = domain::TokenIssuer::new(SECRET, "social-im", Duration::from_secs(3600)).unwrap();
+    let service = domain::UserId::parse(bins::grpc::auth::SERVICE_ID).unwrap();
+    issuer.issue(&service).unwrap().token
+}
+
+/// A gRPC channel to `url` whose calls carry `token` (none for `None`).
+pub(crate) async fn grpc_channel(
+    url: &str,
+    token: Option<&str>,
+) -> anyhow::Result<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone,
+    >,
+> {
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())?
+        .connect()
+        .await?;
+    let header: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> =
+        token.map(|t| format!("Bearer {t}").parse()).transpose()?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            if let Some(h) = &header {
+                request.metadata_mut().insert("authorization", h.clone());
+            }
+            Ok(request)
+        },
+    ))
+}
+
 /// RFC 3339 time `after` from now.
 pub(crate) fn time_in(after: Duration) -> String {
     domain::Timestamp::now().plus(after).to_rfc3339()

@@ -39,8 +39,65 @@ impl HashParams {
     }
 }
 
-/// Hashes and verifies passwords with argon2id. Work runs in
-/// `tokio::task::spawn_blocking`, so it never stalls the async runtime.
+/// The threads that run argon2: one per CPU (at least two, at most eight), for the
+/// whole process. Each hash holds its argon2 memory (19 MiB by default) while it runs,
+/// and the allocator keeps it per thread afterwards; running every hash on these few
+/// threads bounds the memory to a few hashes' worth however many logins arrive together
+/// (on tokio's blocking pool, each new thread would keep its own 19 MiB). Jobs queue.
+type Job = Box<dyn FnOnce() + Send>;
+
+fn hashing_pool() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>> {
+    static POOL: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let threads = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .clamp(2, 8);
+        for i in 0..threads {
+            let queue = std::sync::Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if spawned.is_err() {
+                return None;
+            }
+        }
+        Some(std::sync::Mutex::new(jobs))
+    })
+    .as_ref()
+}
+
+/// Runs `work` on the hashing threads and waits for its answer.
+async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DomainError> + Send + 'static,
+) -> Result<T, DomainError> {
+    let pool = hashing_pool().ok_or_else(|| DomainError::internal("no hashing threads"))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(work());
+    });
+    pool.lock()
+        .map_err(|_| DomainError::internal("hashing pool poisoned"))?
+        .send(job)
+        .map_err(|_| DomainError::internal("hashing threads stopped"))?;
+    rx.await
+        .map_err(|_| DomainError::internal("hashing job dropped"))?
+}
+
+/// Hashes and verifies passwords with argon2id. Work runs on a few dedicated threads
+/// (one per CPU, two to eight), so it never stalls the async runtime and memory stays
+/// bounded however many logins arrive together.
 /// Verification reads the parameters from the stored PHC string, so hashes made with
 /// older parameters keep working after the parameters change.
 ///
@@ -84,7 +141,7 @@ impl PasswordHasher {
         let password = password.clone();
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        tokio::task::spawn_blocking(move || {
+        on_hashing_thread(move || {
             let salt =
                 SaltString::encode_b64(&salt).map_err(|e| DomainError::internal(e.to_string()))?;
             argon2
@@ -93,7 +150,6 @@ impl PasswordHasher {
                 .map_err(|e| DomainError::internal(e.to_string()))
         })
         .await
-        .map_err(|e| DomainError::Internal(e.into()))?
     }
 
     /// True when `password` matches the PHC string `hash`.
@@ -107,12 +163,11 @@ impl PasswordHasher {
         let argon2 = self.argon2();
         let password = password.to_owned();
         let hash = hash.to_owned();
-        tokio::task::spawn_blocking(move || {
+        on_hashing_thread(move || {
             let parsed =
                 PasswordHash::new(&hash).map_err(|e| DomainError::internal(e.to_string()))?;
             Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
-        .map_err(|e| DomainError::Internal(e.into()))?
     }
 }
