@@ -88,9 +88,15 @@ async fn run_gateway(settings: Settings) -> anyhow::Result<()> {
     );
     let stop = tokio_util::sync::CancellationToken::new();
     serve::cancel_on_signal(stop.clone());
-    serve::http(listener, crate::http::finish(routes, limits), stop)
-        .await
-        .context("serving")
+    let header_timeout = std::time::Duration::from_millis(settings.http.header_read_timeout_ms);
+    serve::http_with(
+        listener,
+        crate::http::finish(routes, limits),
+        stop,
+        header_timeout,
+    )
+    .await
+    .context("serving")
 }
 
 /// `--config PATH` (or `--config=PATH`), the only argument.

@@ -120,6 +120,9 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Longest a request may take before a 503 answer. Default 10 s.
     pub request_timeout_ms: u64,
+    /// Longest wait for a request's headers before the connection is closed (a client
+    /// holding connections open without finishing a request). Default 10 s.
+    pub header_read_timeout_ms: u64,
 }
 
 /// The gRPC listener.
@@ -204,6 +207,7 @@ impl Default for Settings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 body_limit: 64 * 1024,
                 request_timeout_ms: 10_000,
+                header_read_timeout_ms: 10_000,
             },
             grpc: GrpcSettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
@@ -271,6 +275,9 @@ impl Settings {
         }
         if self.http.request_timeout_ms == 0 {
             return invalid("http.request_timeout_ms", "must be greater than zero");
+        }
+        if self.http.header_read_timeout_ms == 0 {
+            return invalid("http.header_read_timeout_ms", "must be greater than zero");
         }
         if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("mysql:")) {
             return invalid("database.url", "must start with sqlite: or mysql:");

@@ -274,3 +274,30 @@ async fn slow_requests_time_out(db: Db) -> anyhow::Result<()> {
     env.finish().await
 }
 on_both_databases!(timeout_sqlite_and_mariadb, super::slow_requests_time_out);
+
+/// A client that opens a connection and never finishes its request headers is cut off
+/// after `http.header_read_timeout_ms`: it cannot hold sockets forever.
+async fn unfinished_headers_are_cut_off(db: Db) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = Env::start_with(db, |s| s.http.header_read_timeout_ms = 300).await?;
+    let mut half = tokio::net::TcpStream::connect(env.users.http).await?;
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    let mut buf = Vec::new();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        half.read_to_end(&mut buf),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the half-sent request was still open after 5 s"))??;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // A complete request on a new connection is answered as usual.
+    let ok = env.get("/healthz", None).await?;
+    assert_eq!(ok.status, StatusCode::OK);
+    env.finish().await
+}
+on_both_databases!(
+    header_timeout_sqlite_and_mariadb,
+    super::unfinished_headers_are_cut_off
+);

@@ -89,9 +89,10 @@ impl Running {
             });
         }
         let app = finish(routes, limits);
+        let header_timeout = std::time::Duration::from_millis(settings.http.header_read_timeout_ms);
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            serve::http(http_listener, app, stop)
+            serve::http_with(http_listener, app, stop, header_timeout)
                 .await
                 .map_err(|e| format!("HTTP server: {e}"))
         });
