@@ -123,7 +123,7 @@ impl ImService {
             .concurrency(LANES);
         // Without presence every node reads every stored message; with it, the router
         // forwards each to the nodes that need it, and each node reads its own topic.
-        let push_topic = match presence {
+        let push_topic = match presence.clone() {
             None => wire::STORED_TOPIC.to_owned(),
             Some(presence) => {
                 router
@@ -156,6 +156,7 @@ impl ImService {
             Arc::clone(&platform.broker.publisher),
             engine.clone(),
             &settings.node_id,
+            presence,
         );
 
         let http = http::routes(http::ImState {

@@ -16,6 +16,7 @@ use im_core::{Engine, OutFrame, SessionHandle};
 use mq::{HandlerError, Message, Publisher, Router, Subscriber};
 
 use super::groups::handler_error;
+use super::presence::RedisPresence;
 
 /// The topics that make notifications.
 pub const NOTIFYING_TOPICS: [&str; 6] = [
@@ -29,6 +30,11 @@ pub const NOTIFYING_TOPICS: [&str; 6] = [
 
 /// Stored notifications on their way to every IM node, keyed by user.
 pub const PUSH_TOPIC: &str = "im.notification.push";
+
+/// The notifications routed to one node (presence in Redis), keyed by user.
+pub fn node_notify_topic(node: &str) -> String {
+    format!("im.node.{node}.notify")
+}
 
 /// How many unread notifications a new session gets.
 const ON_CONNECT: u32 = 100;
@@ -90,8 +96,11 @@ impl Notifier {
             .await
     }
 
-    /// Registers one handler per notifying topic on `router` (their output goes to
-    /// [`PUSH_TOPIC`]), and this node's pusher (consumer group `im.notify-push.<node>`).
+    /// Registers one handler per notifying topic on `router` and this node's pusher
+    /// (consumer group `im.notify-push.<node>`). Without `presence` the stored
+    /// notifications go to [`PUSH_TOPIC`], which every node reads; with it, each goes to
+    /// `im.node.<node>.notify` of the nodes holding a session of its user (none when the
+    /// user is offline: they get it on connect).
     pub fn register(
         &self,
         router: &mut Router,
@@ -99,15 +108,102 @@ impl Notifier {
         publisher: Arc<dyn Publisher>,
         engine: Engine,
         node_id: &str,
+        presence: Option<RedisPresence>,
+    ) {
+        let push_topic = match presence {
+            Some(presence) => {
+                self.register_routed(router, &subscriber, &publisher, presence);
+                node_notify_topic(node_id)
+            }
+            None => {
+                self.register_broadcast(router, &subscriber, &publisher);
+                PUSH_TOPIC.to_owned()
+            }
+        };
+        router
+            .consumer(
+                format!("im.notify-push.{node_id}"),
+                push_topic,
+                subscriber,
+                mq::consumer_fn(move |msg: Message| {
+                    let engine = engine.clone();
+                    async move {
+                        let n: domain::Notification =
+                            msg.decode_json().map_err(HandlerError::permanent)?;
+                        let user = im_core::UserId::from(n.user_id.as_str());
+                        im_core::fanout::push_to_users(
+                            engine.connections(),
+                            [&user],
+                            &to_frame(&n),
+                        );
+                        Ok(())
+                    }
+                }),
+            )
+            .concurrency(4);
+    }
+
+    /// The event handlers, each notification to the nodes its user is connected to.
+    fn register_routed(
+        &self,
+        router: &mut Router,
+        subscriber: &Arc<dyn Subscriber>,
+        publisher: &Arc<dyn Publisher>,
+        presence: RedisPresence,
+    ) {
+        for topic in NOTIFYING_TOPICS {
+            let (notifier, presence, publisher) =
+                (self.clone(), presence.clone(), Arc::clone(publisher));
+            router.consumer(
+                format!("im.notify.{topic}"),
+                topic,
+                Arc::clone(subscriber),
+                mq::consumer_fn(move |msg: Message| {
+                    let (notifier, presence, publisher) =
+                        (notifier.clone(), presence.clone(), Arc::clone(&publisher));
+                    async move {
+                        let stored = notifier
+                            .on_event(topic, &msg)
+                            .await
+                            .map_err(handler_error)?;
+                        for n in &stored {
+                            let user = im_core::UserId::from(n.user_id.as_str());
+                            let nodes = presence
+                                .nodes_of(&[user])
+                                .await
+                                .map_err(HandlerError::transient)?;
+                            for node in nodes {
+                                let out = Message::json(n)
+                                    .map_err(HandlerError::permanent)?
+                                    .with_key(n.user_id.to_string());
+                                publisher
+                                    .publish(&node_notify_topic(&node), vec![out])
+                                    .await
+                                    .map_err(HandlerError::transient)?;
+                            }
+                        }
+                        Ok(())
+                    }
+                }),
+            );
+        }
+    }
+
+    /// The event handlers, every notification to [`PUSH_TOPIC`].
+    fn register_broadcast(
+        &self,
+        router: &mut Router,
+        subscriber: &Arc<dyn Subscriber>,
+        publisher: &Arc<dyn Publisher>,
     ) {
         for topic in NOTIFYING_TOPICS {
             let notifier = self.clone();
             router.handler(
                 format!("im.notify.{topic}"),
                 topic,
-                Arc::clone(&subscriber),
+                Arc::clone(subscriber),
                 PUSH_TOPIC,
-                Arc::clone(&publisher),
+                Arc::clone(publisher),
                 mq::handler_fn(move |msg: Message, _ctx| {
                     let notifier = notifier.clone();
                     async move {
@@ -127,27 +223,6 @@ impl Notifier {
                 }),
             );
         }
-        router
-            .consumer(
-                format!("im.notify-push.{node_id}"),
-                PUSH_TOPIC,
-                subscriber,
-                mq::consumer_fn(move |msg: Message| {
-                    let engine = engine.clone();
-                    async move {
-                        let n: domain::Notification =
-                            msg.decode_json().map_err(HandlerError::permanent)?;
-                        let user = im_core::UserId::from(n.user_id.as_str());
-                        im_core::fanout::push_to_users(
-                            engine.connections(),
-                            [&user],
-                            &to_frame(&n),
-                        );
-                        Ok(())
-                    }
-                }),
-            )
-            .concurrency(4);
     }
 }
 
