@@ -1,0 +1,113 @@
+//! A load generator for a running deployment (the all-in-one server, or the gateway in
+//! front of the separate servers): it registers `users` people, spreads them over
+//! `groups` activities (each activity's group chat), connects every one over WebSocket,
+//! sends `rate` messages per second in all for `duration`, and measures every delivery:
+//! latency from send to each member's receipt (a histogram: p50, p90, p99, p99.9), and
+//! whether anything was lost, duplicated or out of order.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let report = loadgen::run(&loadgen::Config::smoke("http://127.0.0.1:8080")).await?;
+//! assert_eq!(report.lost + report.out_of_order, 0);
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod report;
+mod setup;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use report::Report;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The deployment's base URL.
+    pub server: String,
+    /// People (WebSocket connections).
+    pub users: usize,
+    /// Groups (activities) they are spread over, round robin.
+    pub groups: usize,
+    /// Messages per second, all senders together.
+    pub rate: f64,
+    /// How long to send.
+    pub duration: Duration,
+    /// Show a progress bar (on stderr).
+    pub progress: bool,
+}
+
+impl Config {
+    /// A run of seconds: 20 users in 4 groups, 20 messages/s for 3 s.
+    pub fn smoke(server: &str) -> Self {
+        Self {
+            server: server.trim_end_matches('/').to_owned(),
+            users: 20,
+            groups: 4,
+            rate: 20.0,
+            duration: Duration::from_secs(3),
+            progress: false,
+        }
+    }
+}
+
+/// Runs the load; returns what it measured.
+pub async fn run(config: &Config) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        config.users >= 1 && config.groups >= 1,
+        "need users and groups"
+    );
+    anyhow::ensure!(config.groups <= config.users, "more groups than users");
+    let per_user = config.rate / config.users as f64;
+    anyhow::ensure!(
+        per_user <= 20.0,
+        "{per_user:.1} messages/s per user is over the server's default per-user limit (20/s): add users"
+    );
+    let world = setup::prepare(config).await?;
+    let stats = Arc::new(client::Stats::default());
+    let mut clients = Vec::with_capacity(world.users.len());
+    for user in &world.users {
+        let members = world.members.get(&user.group).copied().unwrap_or(0) as u64;
+        clients.push(
+            client::Client::connect(&config.server, user, members, Arc::clone(&stats)).await?,
+        );
+    }
+    let started = Instant::now();
+    let bar = report::progress(config);
+    let senders: Vec<_> = clients
+        .iter()
+        .map(|c| c.start_sending(per_user, config.duration))
+        .collect();
+    while started.elapsed() < config.duration {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        report::tick(&bar, &stats, started);
+    }
+    for s in senders {
+        let _ = s.await;
+    }
+    let sent_for = started.elapsed();
+    // Let deliveries in flight arrive (bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let unconfirmed = || {
+        stats.confirmed.load(std::sync::atomic::Ordering::Relaxed) + stats.refused_total()
+            < stats.sent.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    while Instant::now() < deadline && (stats.delivered() < stats.expected() || unconfirmed()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = Report::collect(
+        config,
+        &world,
+        &stats,
+        &clients,
+        sent_for,
+        started.elapsed(),
+    );
+    drop(clients);
+    Ok(report)
+}

@@ -1,0 +1,58 @@
+//! `loadgen`: drives a running deployment and prints what it measured. Exits 1 when a
+//! message was lost or arrived out of order.
+//!
+//! ```sh
+//! cargo run --release -p loadgen -- --server http://127.0.0.1:8080 --users 200 --groups 20 --rate 1000 --duration 30
+//! ```
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Load generator for a running social-im deployment.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Base URL of the deployment (the all-in-one server or the gateway).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// WebSocket users.
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    /// Groups they are spread over.
+    #[arg(long, default_value_t = 10)]
+    groups: usize,
+    /// Messages per second, all senders together (at most 20 per user).
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Seconds to send.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// A run of seconds (20 users, 4 groups, 20 msg/s, 3 s), as CI runs it.
+    #[arg(long)]
+    smoke: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config = if args.smoke {
+        loadgen::Config::smoke(&args.server)
+    } else {
+        loadgen::Config {
+            server: args.server.trim_end_matches('/').to_owned(),
+            users: args.users,
+            groups: args.groups,
+            rate: args.rate,
+            duration: Duration::from_secs_f64(args.duration.max(0.1)),
+            progress: false,
+        }
+    };
+    config.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = loadgen::run(&config).await?;
+    println!("{report}");
+    if report.lost > 0 || report.out_of_order > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
