@@ -204,6 +204,10 @@ async fn bad_input_changes_nothing(db: Db) -> anyhow::Result<()> {
         json!({"username": "dora"}),
         json!({"username": 7, "password": "long enough 1"}),
         json!({}),
+        // A sequence where an object belongs is not read positionally into the fields.
+        json!(["arrayuser", "longpassword123", null]),
+        json!("arrayuser"),
+        json!(null),
     ] {
         let answer = env
             .post("/api/v1/users/register", None, body.clone())
@@ -212,6 +216,11 @@ async fn bad_input_changes_nothing(db: Db) -> anyhow::Result<()> {
             (answer.status, answer.code()),
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             "{body}"
+        );
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.contains("Request"),
+            "names an internal type: {message}"
         );
     }
 

@@ -1,18 +1,48 @@
 //! Extractors whose rejections are [`ApiError`]s: JSON bodies, paths, queries and the
 //! caller's identity from `Authorization: Bearer <jwt>`.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use domain::auth::TokenIssuer;
 use domain::UserId;
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// A JSON body; a bad one is answered with a JSON [`ApiError`].
-#[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body, which must be a JSON object; a bad one is answered with a JSON
+/// [`ApiError`] (a JSON array or scalar where an object belongs is `invalid_body`, never
+/// read positionally into the fields).
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) =
+            axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
+        serde_json::from_value(value).map(ApiJson).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
+        })
+    }
+}
 
 /// Path parameters; bad ones are answered with a JSON [`ApiError`].
 #[derive(Debug, FromRequestParts)]
