@@ -161,6 +161,10 @@ pub enum BrokerSettings {
         /// after at most this long.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lease_ttl_ms: Option<u64>,
+        /// Streams per topic (default 4): the lanes consumers work on in parallel, each
+        /// in order. Every process of a deployment must use the same value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partitions: Option<u32>,
     },
     /// Kafka or a Kafka-protocol broker.
     Kafka {
@@ -170,6 +174,9 @@ pub enum BrokerSettings {
         /// a Kafka cluster use different ones.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic_prefix: Option<String>,
+        /// Partitions of the topics this deployment creates (default 4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partitions: Option<i32>,
     },
 }
 

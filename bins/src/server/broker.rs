@@ -43,8 +43,12 @@ impl Broker {
                 url,
                 key_prefix,
                 lease_ttl_ms,
+                partitions,
             } => {
                 let mut config = RedisConfig::new(url.clone());
+                if let Some(p) = partitions {
+                    config.partitions = *p;
+                }
                 if let Some(prefix) = key_prefix {
                     config.key_prefix = prefix.clone();
                 }
@@ -61,8 +65,13 @@ impl Broker {
             BrokerSettings::Kafka {
                 brokers,
                 topic_prefix,
+                partitions,
             } => {
-                let broker = KafkaBroker::connect(KafkaConfig::new(brokers.clone()))?;
+                let mut config = KafkaConfig::new(brokers.clone());
+                if let Some(p) = partitions {
+                    config.create_topics = Some(*p);
+                }
+                let broker = KafkaBroker::connect(config)?;
                 let (publisher, subscriber): (Arc<dyn Publisher>, Arc<dyn Subscriber>) =
                     (Arc::new(broker.clone()), Arc::new(broker));
                 match topic_prefix.as_deref().filter(|p| !p.is_empty()) {

@@ -152,11 +152,13 @@ impl Env {
                     .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
                 key_prefix: Some(format!("t-{unique}:")),
                 lease_ttl_ms: Some(2000),
+                partitions: None,
             },
             Bus::Kafka => BrokerSettings::Kafka {
                 brokers: std::env::var("MQ_TEST_KAFKA_BROKERS")
                     .unwrap_or_else(|_| "127.0.0.1:9092".into()),
                 topic_prefix: Some(format!("t-{unique}.")),
+                partitions: None,
             },
         };
         settings.auth.jwt_secret = Some(SECRET.into());
