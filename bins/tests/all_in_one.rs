@@ -6,48 +6,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
+use e2e::deploy::Process;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 /// The running binary and its base URL.
 struct Server {
-    child: Child,
+    process: Process,
     base: String,
 }
 
 /// Starts `social-im` in `dir` with no settings but free ports; waits for the line
 /// saying where it listens.
 async fn start(dir: &Path) -> anyhow::Result<Server> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_social-im"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("SOCIAL_IM_HTTP__LISTEN", "127.0.0.1:0")
-        .env("SOCIAL_IM_GRPC__LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .context("no start line within 30 s")??
-        .context("the server exited before it listened")?;
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .with_context(|| format!("no URL in {line:?}"))?
-        .to_owned();
-    assert!(line.contains("sqlite://social-im.db"), "{line}");
-    assert!(line.contains("in-memory"), "{line}");
-    Ok(Server { child, base })
+    let process = Process::start(
+        "social-im",
+        Path::new(env!("CARGO_BIN_EXE_social-im")),
+        dir,
+        &[],
+    )
+    .await?;
+    assert!(
+        process.line.contains("sqlite://social-im.db"),
+        "{}",
+        process.line
+    );
+    assert!(process.line.contains("in-memory"), "{}", process.line);
+    let base = process.http.clone();
+    Ok(Server { process, base })
 }
 
 impl Server {
@@ -75,18 +64,8 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status.
-    async fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let pid = self.child.id().context("no pid")?;
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await?;
-        anyhow::ensure!(sent.success(), "kill -TERM failed");
-        Ok(
-            tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-                .await
-                .context("still running 30 s after SIGTERM")??,
-        )
+    async fn stop(self) -> anyhow::Result<std::process::ExitStatus> {
+        self.process.terminate().await
     }
 }
 
@@ -201,7 +180,7 @@ async fn a_burst_of_failed_logins_keeps_memory_bounded() -> anyhow::Result<()> {
     use reqwest::Method;
     let dir = tempfile::tempdir()?;
     let server = start(dir.path()).await?;
-    let pid = server.child.id().context("pid")?;
+    let pid = server.process.pid().context("pid")?;
     let before = rss_kib(pid)?;
     let mut tasks = Vec::new();
     for i in 0..64 {

@@ -10,19 +10,17 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use domain::{TokenIssuer, UserId};
+use e2e::deploy::Process;
 use mq::backend::redis::{RedisBroker, RedisConfig};
 use mq::{Message, Publisher};
 use serde_json::{json, Value};
 use support::ws::WsClient;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const SECRET: &str = "crash-test-secret-crash-test-secret-0123";
 /// Messages per sender.
@@ -35,26 +33,18 @@ fn redis_url() -> String {
 }
 
 /// Starts `im-server` with `config`; returns it and its HTTP base URL.
-async fn start(config: &Path) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_im-server"))
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .context("no start line")??
-        .context("exited before listening")?;
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .context("no URL")?
-        .to_owned();
-    Ok((child, base))
+async fn start(config: &Path) -> anyhow::Result<(Process, String)> {
+    let dir = config.parent().context("config dir")?;
+    let env = [("SOCIAL_IM_CONFIG".to_owned(), config.display().to_string())];
+    let process = Process::start(
+        "im-server",
+        Path::new(env!("CARGO_BIN_EXE_im-server")),
+        dir,
+        &env,
+    )
+    .await?;
+    let base = process.http.clone();
+    Ok((process, base))
 }
 
 async fn get(base: &str, path: &str, token: &str) -> anyhow::Result<Value> {
@@ -143,7 +133,7 @@ send_burst = 100000
             redis_url()
         ),
     )?;
-    let (mut server, base) = start(&config).await?;
+    let (server, base) = start(&config).await?;
 
     // The activity service's events, as it would publish them.
     let mut redis_config = RedisConfig::new(redis_url());
@@ -214,8 +204,7 @@ send_burst = 100000
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    server.start_kill()?;
-    server.wait().await?;
+    server.kill().await?;
     let mut before: Vec<HashMap<String, u64>> = Vec::new();
     for t in tasks {
         before.push(t.await?);

@@ -39,6 +39,8 @@ pub struct Process {
     pub http: String,
     /// Its gRPC URL (`http://host:port`), when it serves gRPC.
     pub grpc: Option<String>,
+    /// The line it printed saying where it listens.
+    pub line: String,
     child: Child,
 }
 
@@ -91,22 +93,42 @@ impl Process {
             name: name.to_owned(),
             http,
             grpc,
+            line,
             child,
         })
     }
 
-    /// SIGTERM, then waits (at most 30 s) for a clean exit.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// The process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits (at most 30 s) for it to exit; returns how it exited.
+    pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.child.id().context("no pid")?;
         let sent = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .await?;
         ensure!(sent.success(), "kill -TERM {pid}");
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
-            .with_context(|| format!("{} still running 30 s after SIGTERM", self.name))??;
-        ensure!(status.success(), "{} exited with {status}", self.name);
+            .with_context(|| format!("{} still running 30 s after SIGTERM", self.name))?
+            .map_err(Into::into)
+    }
+
+    /// SIGTERM, then checks it exits cleanly within 30 s.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        let status = self.terminate().await?;
+        ensure!(status.success(), "{name} exited with {status}");
+        Ok(())
+    }
+
+    /// SIGKILL (no chance to clean up), then waits for it to be gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
         Ok(())
     }
 }
