@@ -8,6 +8,22 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/social-im-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# The persistent target dir grows with every build (several checkouts, test binaries of
+# hundreds of MB each): when less than 20 GiB is free, drop what is cheap to rebuild
+# (incremental caches and linked test executables; the compiled dependencies stay).
+mkdir -p "$CARGO_TARGET_DIR"
+avail_kib="$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 {print $4}')"
+if [ -n "$avail_kib" ] && [ "$avail_kib" -lt $((20 * 1024 * 1024)) ]; then
+  echo "only $((avail_kib / 1024 / 1024)) GiB free: pruning $CARGO_TARGET_DIR"
+  for profile in debug release; do
+    rm -rf "$CARGO_TARGET_DIR/$profile/incremental"
+    if [ -d "$CARGO_TARGET_DIR/$profile/deps" ]; then
+      find "$CARGO_TARGET_DIR/$profile/deps" -maxdepth 1 -type f -perm -u+x \
+        ! -name '*.so' ! -name '*.rlib' -delete
+    fi
+  done
+fi
+
 # Real servers: Redis, MariaDB and a Kafka-protocol broker (see scripts/services.sh).
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
