@@ -102,6 +102,58 @@ async fn batch_outcomes(db: Db) -> anyhow::Result<()> {
 }
 on_both_databases!(batch_outcomes_on, batch_outcomes);
 
+/// Runs stop at their first message not stored as given, so a run whose seqs were
+/// assigned in order never leaves a gap; other runs of the same transaction go on.
+async fn runs_stop_at_their_first_refusal(db: Db) -> anyhow::Result<()> {
+    let t = TestDb::open(db).await?;
+    let store = &t.store;
+    let (g, h) = (GroupId::new(), GroupId::new());
+    let m1 = msg(&g, 1, "alice", "a-1");
+    store.append_messages(std::slice::from_ref(&m1)).await?;
+
+    // g: a new message, then a retry of m1 (seq 3 assigned to it), then one more that
+    // must not be written at seq 4. h: three new messages, unaffected by g's stop.
+    let g_run = vec![
+        msg(&g, 2, "bob", "b-1"),
+        msg(&g, 3, "alice", "a-1"),
+        msg(&g, 4, "carol", "c-1"),
+    ];
+    let h_run: Vec<ChatMessage> = (1..=3)
+        .map(|s| msg(&h, s, "dave", &format!("d-{s}")))
+        .collect();
+    // a run whose first seq is taken stops at once
+    let taken_run = vec![msg(&g, 1, "erin", "e-1"), msg(&g, 2, "erin", "e-2")];
+    let out = store
+        .append_message_runs(&[g_run.clone(), h_run.clone(), taken_run, Vec::new()])
+        .await?;
+    assert_eq!(
+        out,
+        vec![
+            vec![
+                AppendOutcome::Stored(g_run[0].clone()),
+                AppendOutcome::Duplicate(m1.clone())
+            ],
+            h_run.iter().cloned().map(AppendOutcome::Stored).collect(),
+            vec![AppendOutcome::SeqTaken],
+            Vec::new(),
+        ]
+    );
+    assert_eq!(seqs(&store.messages_after(&g, 0, 10).await?), vec![1, 2]);
+    assert_eq!(seqs(&store.messages_after(&h, 0, 10).await?), vec![1, 2, 3]);
+
+    // An invalid message anywhere fails the whole call and stores nothing.
+    let bad = msg(&g, 0, "frank", "f-1");
+    let err = store
+        .append_message_runs(&[vec![msg(&g, 3, "frank", "f-2")], vec![bad]])
+        .await;
+    assert!(err.is_err());
+    assert_eq!(store.latest_seq(&g).await?, 2);
+    assert!(store.append_message_runs(&[]).await?.is_empty());
+    t.finish().await
+}
+
+on_both_databases!(runs_stop_on, runs_stop_at_their_first_refusal);
+
 /// One appender: `n` messages, each at latest + 1, retried on a taken seq (and on a
 /// retryable storage error such as a MySQL deadlock).
 async fn appender(store: Store, g: GroupId, who: String, n: usize) -> anyhow::Result<Retries> {

@@ -64,6 +64,7 @@
 //! ```
 
 pub mod backend;
+mod batch;
 mod codec;
 mod delivery;
 mod error;
@@ -78,6 +79,7 @@ mod subscriber;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use batch::{BatchFailure, BatchHandler};
 pub use codec::{CONTENT_TYPE, JSON};
 pub use delivery::{AckToken, Acknowledger, Batch, Delivery};
 pub use error::{validate_name, CodecError, Error};

@@ -112,7 +112,7 @@ impl ImService {
         let subscriber = Arc::clone(&platform.broker.subscriber);
         let publisher = Arc::clone(&platform.broker.publisher);
         router
-            .handler(
+            .batch_handler(
                 "im.persister",
                 wire::SEND_TOPIC,
                 Arc::clone(&subscriber),

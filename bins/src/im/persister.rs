@@ -1,16 +1,17 @@
-//! [`Persister`]: consumes [`SEND_TOPIC`] (one lane per partition, each in order), gives
-//! each send its group's next seq through im-core's [`Sequencer`] over the database
-//! (the store's unique keys make a redelivered or retried send map to the seq it already
-//! got), and returns the stored message for [`STORED_TOPIC`]. The router acknowledges
-//! the send only after the stored message is published, so a crash anywhere in between
-//! redelivers it, and the redelivery stores nothing twice.
+//! [`Persister`]: consumes [`SEND_TOPIC`] (one lane per partition, each in order, a
+//! lane's backlog at a time), gives each send its group's next seq through im-core's
+//! [`Sequencer`] over the database (the store's unique keys make a redelivered or
+//! retried send map to the seq it already got), and returns the stored messages for
+//! [`STORED_TOPIC`]. The router acknowledges the sends only after the stored messages
+//! are published, so a crash anywhere in between redelivers them, and the redelivery
+//! stores nothing twice.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use im_core::sequencer::Sequencer;
 use im_core::store::{Appended, MessageStore};
-use mq::{Handler, HandlerContext, HandlerError, Message};
+use mq::{BatchFailure, BatchHandler, HandlerContext, HandlerError, Message};
 
 use super::wire::{SendRequest, StoredEnvelope};
 
@@ -35,35 +36,60 @@ impl Persister {
 }
 
 #[async_trait]
-impl Handler for Persister {
-    async fn handle(
+impl BatchHandler for Persister {
+    /// Sequences and stores a lane's sends in one go (one transaction through the
+    /// store's batch writer) and returns one stored message per send, in order. A send
+    /// that does not decode ends the batch there: the sends before it are handled, and
+    /// the router hands the bad one to the poison queue on its own.
+    async fn handle_batch(
         &self,
-        msg: Message,
+        msgs: Vec<Message>,
         _ctx: &HandlerContext,
-    ) -> Result<Vec<Message>, HandlerError> {
-        let request: SendRequest = msg.decode_json().map_err(HandlerError::permanent)?;
-        let origin = request.origin.clone();
+    ) -> Result<Vec<Message>, BatchFailure> {
+        let mut requests = Vec::with_capacity(msgs.len());
+        let mut undecodable = None;
+        for msg in &msgs {
+            match msg.decode_json::<SendRequest>() {
+                Ok(request) => requests.push(request),
+                Err(e) => {
+                    undecodable = Some(HandlerError::permanent(e));
+                    break;
+                }
+            }
+        }
+        let origins: Vec<_> = requests.iter().map(|r| r.origin.clone()).collect();
+        let drafts = requests.into_iter().map(SendRequest::into_draft).collect();
         let appended = self
             .sequencer
-            .append(request.into_draft(), |_| async {})
+            .append_batch(drafts)
             .await
-            .map_err(HandlerError::transient)?;
-        let envelope = match appended {
-            Appended::Stored(message) => StoredEnvelope {
-                message,
-                duplicate: false,
-                origin,
-            },
-            Appended::Duplicate(message) => StoredEnvelope {
-                message,
-                duplicate: true,
-                origin,
-            },
-        };
-        let key = envelope.message.group_id.to_string();
-        let out = Message::json(&envelope)
-            .map_err(HandlerError::permanent)?
-            .with_key(key);
-        Ok(vec![out])
+            .map_err(|e| BatchFailure::first(HandlerError::transient(e)))?;
+        let mut out = Vec::with_capacity(appended.len());
+        for (appended, origin) in appended.into_iter().zip(origins) {
+            let envelope = match appended {
+                Appended::Stored(message) => StoredEnvelope {
+                    message,
+                    duplicate: false,
+                    origin,
+                },
+                Appended::Duplicate(message) => StoredEnvelope {
+                    message,
+                    duplicate: true,
+                    origin,
+                },
+            };
+            let key = envelope.message.group_id.to_string();
+            match Message::json(&envelope) {
+                Ok(message) => out.push(message.with_key(key)),
+                Err(e) => {
+                    let handled = out.len();
+                    return Err(BatchFailure::at(handled, out, HandlerError::permanent(e)));
+                }
+            }
+        }
+        match undecodable {
+            Some(error) => Err(BatchFailure::at(out.len(), out, error)),
+            None => Ok(out),
+        }
     }
 }

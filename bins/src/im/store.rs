@@ -1,54 +1,68 @@
 //! [`SqlMessages`]: im-core's message store on the platform database, with batched
 //! (group-commit) appends.
 //!
-//! Appends from concurrent callers (the persister handles many groups at once) are
-//! collected by one writer task and written in one transaction per batch
-//! ([`domain::Store::append_messages`]); each caller gets its own row's outcome. Reads
-//! go straight to the pool.
+//! Appends from concurrent callers (the persister's lanes, each with a run of messages)
+//! are collected by one writer task and written in one transaction
+//! ([`domain::Store::append_message_runs`]); each caller gets its own run's outcomes.
+//! Reads go straight to the pool.
 
 use async_trait::async_trait;
 use domain::{AppendOutcome, ChatMessage, DomainError, Store, Timestamp};
 use im_core::protocol::MessageBody;
-use im_core::store::{Appended, MessageStore, StoreError};
+use im_core::store::{Appended, MessageStore, RunAppended, RunStop, StoreError};
 use im_core::{GroupId, Seq, StoredMessage, UserId};
 use tokio::sync::{mpsc, oneshot};
 
-/// Most rows written in one transaction.
-const MAX_BATCH: usize = 256;
+/// Most runs written in one transaction.
+const MAX_RUNS: usize = 64;
 
-type Reply = oneshot::Sender<Result<AppendOutcome, String>>;
+type Reply = oneshot::Sender<Result<Vec<AppendOutcome>, String>>;
 
 /// The message store of the IM service (see the module docs).
 #[derive(Clone, Debug)]
 pub struct SqlMessages {
     store: Store,
-    appends: mpsc::Sender<(ChatMessage, Reply)>,
+    appends: mpsc::Sender<(Vec<ChatMessage>, Reply)>,
 }
 
 impl SqlMessages {
     /// A store over `store`'s pool; spawns the batch writer (it ends when the last
     /// clone is dropped).
     pub fn new(store: Store) -> Self {
-        let (appends, queue) = mpsc::channel(4 * MAX_BATCH);
+        let (appends, queue) = mpsc::channel(4 * MAX_RUNS);
         tokio::spawn(write_batches(store.clone(), queue));
         Self { store, appends }
     }
+
+    /// Writes `run` through the batch writer: the outcomes of the messages attempted.
+    async fn write_run(&self, run: Vec<ChatMessage>) -> Result<Vec<AppendOutcome>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.appends
+            .send((run, reply))
+            .await
+            .map_err(|_| backend("the batch writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| backend("the batch writer stopped"))?
+            .map_err(backend)
+    }
 }
 
-async fn write_batches(store: Store, mut queue: mpsc::Receiver<(ChatMessage, Reply)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (rows, replies): (Vec<ChatMessage>, Vec<Reply>) = batch.drain(..).unzip();
-        metrics::histogram!("im_persist_batch_size").record(rows.len() as f64);
-        match store.append_messages(&rows).await {
-            Ok(outcomes) if outcomes.len() == rows.len() => {
+async fn write_batches(store: Store, mut queue: mpsc::Receiver<(Vec<ChatMessage>, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_RUNS);
+    while queue.recv_many(&mut batch, MAX_RUNS).await > 0 {
+        let (runs, replies): (Vec<Vec<ChatMessage>>, Vec<Reply>) = batch.drain(..).unzip();
+        let rows: usize = runs.iter().map(Vec::len).sum();
+        metrics::histogram!("im_persist_batch_size").record(rows as f64);
+        match store.append_message_runs(&runs).await {
+            Ok(outcomes) if outcomes.len() == runs.len() => {
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Ok(_) => fail_all(replies, "the store answered a different number of rows"),
+            Ok(_) => fail_all(replies, "the store answered a different number of runs"),
             Err(e) => {
-                tracing::warn!(error = %e, rows = rows.len(), "message batch failed");
+                tracing::warn!(error = %e, rows, "message batch failed");
                 fail_all(replies, &e.to_string());
             }
         }
@@ -101,23 +115,29 @@ fn group_of(group: &GroupId) -> Result<domain::GroupId, StoreError> {
 impl MessageStore for SqlMessages {
     async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError> {
         let row = to_row(&message)?;
-        let (reply, answer) = oneshot::channel();
-        self.appends
-            .send((row, reply))
-            .await
-            .map_err(|_| backend("the batch writer stopped"))?;
-        match answer
-            .await
-            .map_err(|_| backend("the batch writer stopped"))?
-        {
-            Ok(AppendOutcome::Stored(row)) => Ok(Appended::Stored(from_row(row)?)),
-            Ok(AppendOutcome::Duplicate(row)) => Ok(Appended::Duplicate(from_row(row)?)),
-            Ok(AppendOutcome::SeqTaken) => Err(StoreError::SeqConflict {
+        match self.write_run(vec![row]).await?.pop() {
+            Some(AppendOutcome::Stored(row)) => Ok(Appended::Stored(from_row(row)?)),
+            Some(AppendOutcome::Duplicate(row)) => Ok(Appended::Duplicate(from_row(row)?)),
+            Some(AppendOutcome::SeqTaken) => Err(StoreError::SeqConflict {
                 group: message.group_id,
                 seq: message.seq,
             }),
-            Err(why) => Err(backend(why)),
+            None => Err(backend("the store answered nothing for a message")),
         }
+    }
+
+    async fn append_run(&self, run: Vec<StoredMessage>) -> Result<RunAppended, StoreError> {
+        let rows = run.iter().map(to_row).collect::<Result<Vec<_>, _>>()?;
+        let mut stored = Vec::with_capacity(rows.len());
+        let mut stopped = None;
+        for outcome in self.write_run(rows).await? {
+            match outcome {
+                AppendOutcome::Stored(row) => stored.push(from_row(row)?),
+                AppendOutcome::Duplicate(row) => stopped = Some(RunStop::Duplicate(from_row(row)?)),
+                AppendOutcome::SeqTaken => stopped = Some(RunStop::SeqTaken),
+            }
+        }
+        Ok(RunAppended { stored, stopped })
     }
 
     async fn messages_after(

@@ -33,6 +33,17 @@ pub trait MessageRepository: std::fmt::Debug + Send + Sync + 'static {
         batch: &[ChatMessage],
     ) -> Result<Vec<AppendOutcome>, DomainError>;
 
+    /// Stores runs of messages in one transaction. Each run is written in order until
+    /// its first message that is not stored as given (a [`AppendOutcome::Duplicate`] or
+    /// [`AppendOutcome::SeqTaken`]): that outcome ends the run's list and the rest of the
+    /// run is not attempted, so a run with seqs assigned in order never leaves a gap.
+    /// Runs do not affect each other. Fails as a whole (nothing stored) on an invalid
+    /// message or a storage error.
+    async fn append_message_runs(
+        &self,
+        runs: &[Vec<ChatMessage>],
+    ) -> Result<Vec<Vec<AppendOutcome>>, DomainError>;
+
     /// Messages of `group` with seq above `after_seq`, in seq order, at most `limit`.
     async fn messages_after(
         &self,

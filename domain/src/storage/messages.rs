@@ -121,6 +121,35 @@ impl Store {
         Ok(out)
     }
 
+    /// See [`MessageRepository::append_message_runs`].
+    pub async fn append_message_runs(
+        &self,
+        runs: &[Vec<ChatMessage>],
+    ) -> Result<Vec<Vec<AppendOutcome>>, DomainError> {
+        if runs.iter().all(Vec::is_empty) {
+            return Ok(vec![Vec::new(); runs.len()]);
+        }
+        for m in runs.iter().flatten() {
+            validate(m)?;
+        }
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(runs.len());
+        for run in runs {
+            let mut outcomes = Vec::with_capacity(run.len());
+            for m in run {
+                let outcome = self.append_one(&mut tx, m).await?;
+                let stored = matches!(outcome, AppendOutcome::Stored(_));
+                outcomes.push(outcome);
+                if !stored {
+                    break;
+                }
+            }
+            out.push(outcomes);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
     /// See [`MessageRepository::messages_after`].
     pub async fn messages_after(
         &self,
@@ -165,6 +194,13 @@ impl MessageRepository for Store {
         batch: &[ChatMessage],
     ) -> Result<Vec<AppendOutcome>, DomainError> {
         Store::append_messages(self, batch).await
+    }
+
+    async fn append_message_runs(
+        &self,
+        runs: &[Vec<ChatMessage>],
+    ) -> Result<Vec<Vec<AppendOutcome>>, DomainError> {
+        Store::append_message_runs(self, runs).await
     }
 
     async fn messages_after(

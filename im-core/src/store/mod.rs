@@ -28,6 +28,28 @@ impl Appended {
     }
 }
 
+/// What [`MessageStore::append_run`] did: it stored a prefix of the run, in order, and
+/// stopped at the first message it could not store as given.
+#[derive(Debug)]
+pub struct RunAppended {
+    /// The messages stored, the run's first `stored.len()`.
+    pub stored: Vec<StoredMessage>,
+    /// Why the run stopped before its end (`None`: every message was stored).
+    pub stopped: Option<RunStop>,
+}
+
+/// Why [`MessageStore::append_run`] stopped at a message. Nothing after it was written.
+#[derive(Debug)]
+pub enum RunStop {
+    /// The message's (group, sender, client_msg_id) was already stored: this is the
+    /// original, with its seq. The message itself was not written.
+    Duplicate(StoredMessage),
+    /// Its (group, seq) is taken by a different message: another writer got there first.
+    SeqTaken,
+    /// The backend failed at this message; the messages before it are stored.
+    Failed(StoreError),
+}
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,6 +107,37 @@ pub enum StoreError {
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores `message` (its seq already assigned), atomically checking both unique keys.
     async fn append(&self, message: StoredMessage) -> Result<Appended, StoreError>;
+
+    /// Stores a run of messages (seqs assigned, in order) until the first one that is a
+    /// duplicate, has a taken seq or fails; nothing after that one is written. An `Err`
+    /// means nothing of the run was stored.
+    ///
+    /// The default appends one message at a time. A store that can write many rows at
+    /// once (one transaction) should override it: the sequencer hands it a lane's
+    /// whole backlog.
+    async fn append_run(&self, run: Vec<StoredMessage>) -> Result<RunAppended, StoreError> {
+        let mut stored = Vec::with_capacity(run.len());
+        for message in run {
+            let stop = match self.append(message).await {
+                Ok(Appended::Stored(message)) => {
+                    stored.push(message);
+                    continue;
+                }
+                Ok(Appended::Duplicate(original)) => RunStop::Duplicate(original),
+                Err(StoreError::SeqConflict { .. }) => RunStop::SeqTaken,
+                Err(e) if stored.is_empty() => return Err(e),
+                Err(e) => RunStop::Failed(e),
+            };
+            return Ok(RunAppended {
+                stored,
+                stopped: Some(stop),
+            });
+        }
+        Ok(RunAppended {
+            stored,
+            stopped: None,
+        })
+    }
 
     /// Messages of `group` with seq greater than `after_seq`, in seq order, at most `limit`.
     async fn messages_after(

@@ -24,6 +24,7 @@ pub use spec::HandlerSpec;
 use spec::{box_layer, BoxLayer};
 use worker::{run_handler, HandlerExit, Worker};
 
+use crate::batch::{BatchHandler, OneAtATime};
 use crate::error::{validate_name, Error};
 use crate::handler::{BoxHandler, Handler, HandlerContext};
 use crate::publisher::Publisher;
@@ -124,6 +125,53 @@ impl Router {
         )
     }
 
+    /// Adds a [`BatchHandler`] that consumes `topic` several messages at a time and
+    /// publishes what it returns to `output_topic` (one publish call per batch). The
+    /// middleware apply to what is handled one at a time: a batch of one, and a
+    /// message that failed in a batch (so retries and the poison queue work as for a
+    /// [`Handler`]).
+    pub fn batch_handler(
+        &mut self,
+        name: impl Into<String>,
+        topic: impl Into<String>,
+        subscriber: impl Subscriber,
+        output_topic: impl Into<String>,
+        publisher: impl Publisher,
+        handler: impl BatchHandler,
+    ) -> &mut HandlerSpec {
+        let publisher: Arc<dyn Publisher> = Arc::new(publisher);
+        let batch: Arc<dyn BatchHandler> = Arc::new(handler);
+        let spec = self.push(
+            name.into(),
+            topic.into(),
+            Arc::new(subscriber),
+            Some((output_topic.into(), publisher)),
+            Arc::new(OneAtATime(Arc::clone(&batch))),
+        );
+        spec.batch = Some(batch);
+        spec
+    }
+
+    /// Adds a consume-only [`BatchHandler`] (see [`Router::batch_handler`]).
+    pub fn batch_consumer(
+        &mut self,
+        name: impl Into<String>,
+        topic: impl Into<String>,
+        subscriber: impl Subscriber,
+        handler: impl BatchHandler,
+    ) -> &mut HandlerSpec {
+        let batch: Arc<dyn BatchHandler> = Arc::new(handler);
+        let spec = self.push(
+            name.into(),
+            topic.into(),
+            Arc::new(subscriber),
+            None,
+            Arc::new(OneAtATime(Arc::clone(&batch))),
+        );
+        spec.batch = Some(batch);
+        spec
+    }
+
     /// Adds a consume-only handler.
     pub fn consumer(
         &mut self,
@@ -156,6 +204,7 @@ impl Router {
             subscriber,
             output,
             handler,
+            batch: None,
             layers: Vec::new(),
             concurrency: 1,
         };
@@ -221,6 +270,7 @@ impl Router {
                 ctx: HandlerContext::new(&spec.name, &spec.topic, &spec.group)
                     .with_shutdown(self.shutdown.clone()),
                 handler: spec.build(&self.layers),
+                batch: spec.batch.clone(),
                 output: spec.output.clone(),
                 shutdown: self.shutdown.clone(),
             };

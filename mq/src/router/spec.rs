@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use crate::batch::BatchHandler;
 use crate::handler::{BoxHandler, Handler};
 use crate::publisher::Publisher;
 use crate::subscriber::Subscriber;
@@ -29,6 +30,7 @@ pub struct HandlerSpec {
     pub(crate) subscriber: Arc<dyn Subscriber>,
     pub(crate) output: Option<(String, Arc<dyn Publisher>)>,
     pub(crate) handler: BoxHandler,
+    pub(crate) batch: Option<Arc<dyn BatchHandler>>,
     pub(crate) layers: Vec<BoxLayer>,
     pub(crate) concurrency: usize,
 }
@@ -76,6 +78,7 @@ impl fmt::Debug for HandlerSpec {
             .field("group", &self.group)
             .field("output", &self.output.as_ref().map(|(t, _)| t))
             .field("concurrency", &self.concurrency)
+            .field("batched", &self.batch.is_some())
             .field("layers", &self.layers.len())
             .finish()
     }

@@ -1,6 +1,7 @@
 //! The loop that feeds one handler: fetch batches, handle each delivery in lane order,
 //! publish the output, then settle.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -10,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::RouterConfig;
 use super::health::Health;
-use crate::delivery::Batch;
+use crate::batch::BatchHandler;
+use crate::delivery::{Batch, Delivery};
 use crate::handler::{BoxHandler, HandlerContext};
 use crate::publisher::Publisher;
 use crate::subscriber::Subscription;
@@ -18,7 +20,10 @@ use crate::subscriber::Subscription;
 /// Everything a lane needs to handle deliveries.
 pub(super) struct Worker {
     pub(super) ctx: HandlerContext,
+    /// The handler wrapped in its middleware (for a batch handler: batches of one).
     pub(super) handler: BoxHandler,
+    /// The batch handler, when registered with `Router::batch_handler`.
+    pub(super) batch: Option<Arc<dyn BatchHandler>>,
     pub(super) output: Option<(String, Arc<dyn Publisher>)>,
     pub(super) shutdown: CancellationToken,
 }
@@ -27,38 +32,110 @@ impl Worker {
     /// Handles a batch in order. After a rejection the rest of the batch is stale (the
     /// lane was rewound) and is dropped unhandled; it will be delivered again.
     async fn process(&self, batch: Batch) {
+        if let Some(handler) = &self.batch {
+            return self.process_batched(handler, batch.deliveries).await;
+        }
         for delivery in batch.deliveries {
-            if self.shutdown.is_cancelled() || delivery.is_stale() {
+            if !self.process_one(delivery).await {
                 return;
             }
-            let ctx = self.ctx.with_attempt(delivery.attempt());
-            let msg = delivery.message().clone();
-            let outcome = AssertUnwindSafe(self.handler.handle(msg, &ctx))
+        }
+    }
+
+    /// Handles one delivery through the middleware; false when the rest of its batch
+    /// must not be handled (it was rejected, or the router is shutting down).
+    async fn process_one(&self, delivery: Delivery) -> bool {
+        if self.shutdown.is_cancelled() || delivery.is_stale() {
+            return false;
+        }
+        let ctx = self.ctx.with_attempt(delivery.attempt());
+        let msg = delivery.message().clone();
+        let outcome = AssertUnwindSafe(self.handler.handle(msg, &ctx))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(produced)) => {
+                if !produced.is_empty() {
+                    if let Err(err) = self.publish(produced).await {
+                        tracing::warn!(handler = ctx.handler(), error = %err, "publishing handler output failed; the message will be delivered again");
+                        delivery.nack();
+                        return false;
+                    }
+                }
+                delivery.ack();
+                true
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(handler = ctx.handler(), message_id = delivery.message().id(), error = %err, "handler failed; the message will be delivered again");
+                delivery.nack();
+                false
+            }
+            Err(_) => {
+                tracing::error!(
+                    handler = ctx.handler(),
+                    message_id = delivery.message().id(),
+                    "handler panicked; the message will be delivered again"
+                );
+                delivery.nack();
+                false
+            }
+        }
+    }
+
+    /// Handles a batch with a [`BatchHandler`]: the handled prefix is published in one
+    /// call and acknowledged; a failing message goes through the middleware on its
+    /// own ([`Worker::process_one`]); the rest follows as a new batch.
+    async fn process_batched(&self, handler: &Arc<dyn BatchHandler>, deliveries: Vec<Delivery>) {
+        let mut pending: VecDeque<Delivery> = deliveries.into();
+        while !pending.is_empty() {
+            if self.shutdown.is_cancelled() || pending.front().is_some_and(Delivery::is_stale) {
+                return;
+            }
+            if pending.len() == 1 {
+                if let Some(delivery) = pending.pop_front() {
+                    self.process_one(delivery).await;
+                }
+                return;
+            }
+            let attempt = pending.iter().map(Delivery::attempt).max().unwrap_or(1);
+            let ctx = self.ctx.with_attempt(attempt);
+            let msgs = pending.iter().map(|d| d.message().clone()).collect();
+            let outcome = AssertUnwindSafe(handler.handle_batch(msgs, &ctx))
                 .catch_unwind()
                 .await;
-            match outcome {
-                Ok(Ok(produced)) => {
-                    if !produced.is_empty() {
-                        if let Err(err) = self.publish(produced).await {
-                            tracing::warn!(handler = ctx.handler(), error = %err, "publishing handler output failed; the message will be delivered again");
-                            delivery.nack();
-                            return;
-                        }
-                    }
-                    delivery.ack();
-                }
-                Ok(Err(err)) => {
-                    tracing::warn!(handler = ctx.handler(), message_id = delivery.message().id(), error = %err, "handler failed; the message will be delivered again");
-                    delivery.nack();
-                    return;
+            let (handled, output, failed) = match outcome {
+                Ok(Ok(output)) => (pending.len(), output, false),
+                Ok(Err(failure)) => {
+                    tracing::debug!(handler = ctx.handler(), handled = failure.handled, error = %failure.error, "batch failed part way; handling the failing message on its own");
+                    (failure.handled.min(pending.len()), failure.output, true)
                 }
                 Err(_) => {
-                    tracing::error!(
+                    tracing::warn!(
                         handler = ctx.handler(),
-                        message_id = delivery.message().id(),
-                        "handler panicked; the message will be delivered again"
+                        "batch handler panicked; handling the first message on its own"
                     );
-                    delivery.nack();
+                    (0, Vec::new(), true)
+                }
+            };
+            if !output.is_empty() {
+                if let Err(err) = self.publish(output).await {
+                    tracing::warn!(handler = ctx.handler(), error = %err, "publishing batch output failed; the batch will be delivered again");
+                    if let Some(first) = pending.pop_front() {
+                        first.nack();
+                    }
+                    return;
+                }
+            }
+            for delivery in pending.drain(..handled) {
+                delivery.ack();
+            }
+            metrics::histogram!("mq_handler_batch_size", "handler" => self.ctx.handler().to_owned())
+                .record(handled as f64);
+            if failed {
+                let Some(delivery) = pending.pop_front() else {
+                    return;
+                };
+                if !self.process_one(delivery).await {
                     return;
                 }
             }
