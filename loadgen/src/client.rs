@@ -16,10 +16,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::setup::User;
 
-type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+pub(crate) type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 
 /// Microseconds since the first call in this process (send and receive share it).
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     let start = START.get_or_init(Instant::now);
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
@@ -196,6 +196,6 @@ impl Client {
 }
 
 /// A number in [0, 1) from the clock (spreading start times needs nothing better).
-fn rand_fraction() -> f64 {
+pub(crate) fn rand_fraction() -> f64 {
     f64::from(uuid::Uuid::now_v7().as_u128() as u16) / 65_536.0
 }

@@ -14,6 +14,7 @@
 //! ```
 
 mod client;
+mod micro;
 mod report;
 mod setup;
 
@@ -37,6 +38,20 @@ pub struct Config {
     pub duration: Duration,
     /// Show a progress bar (on stderr).
     pub progress: bool,
+    /// What the server speaks.
+    pub protocol: Protocol,
+}
+
+/// The protocol of the server under load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// The product: accounts, activities, groups over HTTP; chat over `/ws` (JSON
+    /// frames, seqs, `send_ok`).
+    #[default]
+    Product,
+    /// The fan-out micro protocol of gorilla-hub (`/ws?user=U&group=G`; a text frame
+    /// goes to every member of its group): no setup, no confirmation.
+    Micro,
 }
 
 impl Config {
@@ -49,6 +64,7 @@ impl Config {
             rate: 20.0,
             duration: Duration::from_secs(3),
             progress: false,
+            protocol: Protocol::Product,
         }
     }
 }
@@ -61,12 +77,15 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
     );
     anyhow::ensure!(config.groups <= config.users, "more groups than users");
     let per_user = config.rate / config.users as f64;
+    let stats = Arc::new(client::Stats::default());
+    if config.protocol == Protocol::Micro {
+        return run_micro(config, per_user, stats).await;
+    }
     anyhow::ensure!(
         per_user <= 20.0,
         "{per_user:.1} messages/s per user is over the server's default per-user limit (20/s): add users"
     );
     let world = setup::prepare(config).await?;
-    let stats = Arc::new(client::Stats::default());
     let mut clients = Vec::with_capacity(world.users.len());
     for user in &world.users {
         let members = world.members.get(&user.group).copied().unwrap_or(0) as u64;
@@ -75,11 +94,67 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         );
     }
     let started = Instant::now();
-    let bar = report::progress(config);
     let senders: Vec<_> = clients
         .iter()
         .map(|c| c.start_sending(per_user, config.duration))
         .collect();
+    let sent_for = drive(config, &stats, senders, started).await;
+    let latencies: Vec<_> = clients.iter().map(|c| &*c.latency).collect();
+    let report = Report::collect(
+        config,
+        (world.users.len(), world.members.len()),
+        &stats,
+        &latencies,
+        sent_for,
+    );
+    drop(clients);
+    Ok(report)
+}
+
+/// A micro-protocol run: user `i` in group `i % groups`, every frame owed to each
+/// member of its group, the sender included.
+async fn run_micro(
+    config: &Config,
+    per_user: f64,
+    stats: Arc<client::Stats>,
+) -> anyhow::Result<Report> {
+    let members = |g: usize| (g..config.users).step_by(config.groups).count() as u64;
+    let mut clients = Vec::with_capacity(config.users);
+    for i in 0..config.users {
+        let group = i % config.groups;
+        clients.push(
+            micro::MicroClient::connect(&config.server, i, group, config.users, Arc::clone(&stats))
+                .await?,
+        );
+    }
+    let started = Instant::now();
+    let senders: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.start_sending(per_user, config.duration, members(i % config.groups)))
+        .collect();
+    let sent_for = drive(config, &stats, senders, started).await;
+    let latencies: Vec<_> = clients.iter().map(|c| &*c.latency).collect();
+    let report = Report::collect(
+        config,
+        (config.users, config.groups),
+        &stats,
+        &latencies,
+        sent_for,
+    );
+    drop(clients);
+    Ok(report)
+}
+
+/// Shows progress until the senders are done, then waits (at most 10 s) for what is
+/// still owed; returns how long the senders sent.
+async fn drive(
+    config: &Config,
+    stats: &client::Stats,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+    started: Instant,
+) -> Duration {
+    let bar = report::progress(config);
     while started.elapsed() < config.duration {
         tokio::time::sleep(Duration::from_millis(100)).await;
         report::tick(&bar, &stats, started);
@@ -88,7 +163,6 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         let _ = s.await;
     }
     let sent_for = started.elapsed();
-    // Let deliveries in flight arrive (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
     let unconfirmed = || {
         stats.confirmed.load(std::sync::atomic::Ordering::Relaxed) + stats.refused_total()
@@ -100,14 +174,5 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report = Report::collect(
-        config,
-        &world,
-        &stats,
-        &clients,
-        sent_for,
-        started.elapsed(),
-    );
-    drop(clients);
-    Ok(report)
+    sent_for
 }

@@ -3,6 +3,8 @@
 //!
 //! ```sh
 //! cargo run --release -p loadgen -- --server http://127.0.0.1:8080 --users 200 --groups 20 --rate 1000 --duration 30
+//! # gorilla-hub, or im-core's relay server, over the fan-out micro protocol:
+//! cargo run --release -p loadgen -- --protocol micro --server http://127.0.0.1:9100 --users 1000 --groups 10 --rate 5000
 //! ```
 
 use std::time::Duration;
@@ -31,6 +33,19 @@ struct Args {
     /// A run of seconds (20 users, 4 groups, 20 msg/s, 3 s), as CI runs it.
     #[arg(long)]
     smoke: bool,
+    /// What the server speaks: `product` (the platform's API), or `micro` (the fan-out
+    /// micro protocol of gorilla-hub and of im-core's relay benchmark server).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Product)]
+    protocol: ProtocolArg,
+    /// Print the figures as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ProtocolArg {
+    Product,
+    Micro,
 }
 
 #[tokio::main]
@@ -46,11 +61,20 @@ async fn main() -> anyhow::Result<()> {
             rate: args.rate,
             duration: Duration::from_secs_f64(args.duration.max(0.1)),
             progress: false,
+            protocol: loadgen::Protocol::Product,
         }
+    };
+    config.protocol = match args.protocol {
+        ProtocolArg::Product => loadgen::Protocol::Product,
+        ProtocolArg::Micro => loadgen::Protocol::Micro,
     };
     config.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let report = loadgen::run(&config).await?;
-    println!("{report}");
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
     if report.lost > 0 || report.out_of_order > 0 {
         std::process::exit(1);
     }

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::client::{Client, Stats};
-use crate::setup::World;
+use crate::client::Stats;
 use crate::Config;
 
 /// The figures of one run.
@@ -73,18 +73,18 @@ pub(crate) fn tick(bar: &Option<ProgressBar>, stats: &Stats, started: Instant) {
 }
 
 impl Report {
+    /// The figures of a run of `users` in `groups`, from the clients' `latencies`.
     pub(crate) fn collect(
         config: &Config,
-        world: &World,
+        (users, groups): (usize, usize),
         stats: &Stats,
-        clients: &[Client],
+        latencies: &[&Mutex<Histogram<u64>>],
         send_time: Duration,
-        _total: Duration,
     ) -> Self {
         let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
             .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()));
-        for c in clients {
-            if let Ok(h) = c.latency.lock() {
+        for latency in latencies {
+            if let Ok(h) = latency.lock() {
                 let _ = all.add(&*h);
             }
         }
@@ -94,8 +94,8 @@ impl Report {
         let expected = stats.expected();
         let secs = send_time.as_secs_f64().max(1e-9);
         Self {
-            users: world.users.len(),
-            groups: world.members.len(),
+            users,
+            groups,
             offered_rate: config.rate,
             sent: stats.sent.load(Ordering::Relaxed),
             confirmed,
@@ -121,6 +121,31 @@ impl Report {
                 all.max() as f64 / 1000.0,
             ],
         }
+    }
+}
+
+impl Report {
+    /// The figures as one JSON object (for scripts: `loadgen --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let [p50, p90, p99, p999, max] = self.latency_ms;
+        serde_json::json!({
+            "users": self.users,
+            "groups": self.groups,
+            "offered_rate": self.offered_rate,
+            "sent": self.sent,
+            "confirmed": self.confirmed,
+            "refused": self.refused,
+            "expected": self.expected,
+            "delivered": self.delivered,
+            "lost": self.lost,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "disconnects": self.disconnects,
+            "send_time_s": self.send_time.as_secs_f64(),
+            "throughput": self.throughput,
+            "deliveries_per_second": self.deliveries_per_second,
+            "latency_ms": {"p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max},
+        })
     }
 }
 

@@ -127,7 +127,7 @@ impl ImService {
             None => wire::STORED_TOPIC.to_owned(),
             Some(presence) => {
                 router
-                    .consumer(
+                    .batch_consumer(
                         "im.route",
                         wire::STORED_TOPIC,
                         Arc::clone(&subscriber),
@@ -142,7 +142,7 @@ impl ImService {
             }
         };
         router
-            .consumer(
+            .batch_consumer(
                 format!("im.push.{}", settings.node_id),
                 push_topic,
                 Arc::clone(&subscriber),

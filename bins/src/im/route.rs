@@ -4,11 +4,13 @@
 //! from, whose sender waits for it), keyed by group so each node still gets a group's
 //! messages in seq order.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use im_core::membership::Membership;
-use mq::{Handler, HandlerContext, HandlerError, Message, Publisher};
+use im_core::GroupId;
+use mq::{BatchFailure, BatchHandler, HandlerContext, HandlerError, Message, Publisher};
 
 use super::presence::RedisPresence;
 use super::wire::{node_topic, StoredEnvelope};
@@ -42,35 +44,59 @@ impl RouteStored {
 }
 
 #[async_trait]
-impl Handler for RouteStored {
-    async fn handle(
+impl BatchHandler for RouteStored {
+    /// Routes a lane's stored messages: members and their nodes are looked up once per
+    /// group for the whole batch, and each node's share is published in one call, in
+    /// order. An envelope that does not decode ends the batch there (the router hands
+    /// it to the poison queue on its own). A failed lookup or publish fails the batch
+    /// from its start: it is routed again, and the nodes skip what they already pushed.
+    async fn handle_batch(
         &self,
-        msg: Message,
+        msgs: Vec<Message>,
         _ctx: &HandlerContext,
-    ) -> Result<Vec<Message>, HandlerError> {
-        let envelope: StoredEnvelope = msg.decode_json().map_err(HandlerError::permanent)?;
-        let members = self
-            .membership
-            .members(&envelope.message.group_id)
-            .await
-            .map_err(HandlerError::transient)?;
-        let mut nodes = self
-            .presence
-            .nodes_of(&members)
-            .await
-            .map_err(HandlerError::transient)?;
-        if let Some(origin) = &envelope.origin {
-            nodes.insert(origin.clone());
+    ) -> Result<Vec<Message>, BatchFailure> {
+        let mut envelopes = Vec::with_capacity(msgs.len());
+        let mut undecodable = None;
+        for msg in &msgs {
+            match msg.decode_json::<StoredEnvelope>() {
+                Ok(envelope) => envelopes.push(envelope),
+                Err(e) => {
+                    undecodable = Some(HandlerError::permanent(e));
+                    break;
+                }
+            }
         }
-        metrics::histogram!("im_route_nodes").record(nodes.len() as f64);
-        for node in nodes {
-            let out =
-                Message::new(msg.payload().clone()).with_key(envelope.message.group_id.to_string());
+        fn transient(e: impl std::error::Error + Send + Sync + 'static) -> BatchFailure {
+            BatchFailure::first(HandlerError::transient(e))
+        }
+        let mut nodes_of_group: HashMap<GroupId, BTreeSet<String>> = HashMap::new();
+        let mut per_node: BTreeMap<String, Vec<Message>> = BTreeMap::new();
+        for (envelope, msg) in envelopes.iter().zip(&msgs) {
+            let group = &envelope.message.group_id;
+            if !nodes_of_group.contains_key(group) {
+                let members = self.membership.members(group).await.map_err(transient)?;
+                let nodes = self.presence.nodes_of(&members).await.map_err(transient)?;
+                nodes_of_group.insert(group.clone(), nodes);
+            }
+            let mut nodes = nodes_of_group.get(group).cloned().unwrap_or_default();
+            if let Some(origin) = &envelope.origin {
+                nodes.insert(origin.clone());
+            }
+            metrics::histogram!("im_route_nodes").record(nodes.len() as f64);
+            for node in nodes {
+                let out = Message::new(msg.payload().clone()).with_key(group.to_string());
+                per_node.entry(node).or_default().push(out);
+            }
+        }
+        for (node, batch) in per_node {
             self.publisher
-                .publish(&node_topic(&node), vec![out])
+                .publish(&node_topic(&node), batch)
                 .await
-                .map_err(HandlerError::transient)?;
+                .map_err(transient)?;
         }
-        Ok(Vec::new())
+        match undecodable {
+            Some(error) => Err(BatchFailure::at(envelopes.len(), Vec::new(), error)),
+            None => Ok(Vec::new()),
+        }
     }
 }

@@ -4,6 +4,7 @@ use super::{check_id, Engine};
 use crate::error::EngineError;
 use crate::fanout::{push_to_users, FanoutReport};
 use crate::ids::{ClientMsgId, GroupId, UserId};
+use crate::membership::MemberList;
 use crate::message::{Notification, StoredMessage};
 use crate::outbound::OutFrame;
 use crate::protocol::{MessageBody, ServerFrame};
@@ -72,39 +73,94 @@ impl Engine {
     /// before it is filled from the store first (at most `sync_max_limit` messages;
     /// beyond that clients catch up by `sync`). Returns what was pushed.
     pub async fn deliver_stored(&self, message: &StoredMessage) -> FanoutReport {
-        let owner = self.inner.sequencer.group(&message.group_id);
-        let mut state = owner.lock().await;
-        if let Some(last) = state.last {
-            state.last = Some(last.max(message.seq));
+        self.deliver_stored_batch(std::slice::from_ref(message))
+            .await
+    }
+
+    /// [`Engine::deliver_stored`] for many messages (each group's in seq order, groups
+    /// interleaved in any way): the member list of each group is read once for the
+    /// whole batch, not once per message.
+    pub async fn deliver_stored_batch(&self, messages: &[StoredMessage]) -> FanoutReport {
+        let mut groups: Vec<&GroupId> = Vec::new();
+        for message in messages {
+            if !groups.contains(&&message.group_id) {
+                groups.push(&message.group_id);
+            }
         }
         let mut report = FanoutReport::default();
-        match state.pushed {
-            Some(pushed) if message.seq <= pushed => return report,
-            Some(pushed) if message.seq > pushed + 1 => {
-                let missing =
-                    (message.seq - pushed - 1).min(u64::from(self.inner.config.sync_max_limit));
-                let limit = usize::try_from(missing).unwrap_or(usize::MAX);
-                match self
-                    .inner
-                    .store
-                    .messages_after(&message.group_id, pushed, limit)
-                    .await
-                {
-                    Ok(gap) => {
-                        for earlier in gap.iter().filter(|m| m.seq < message.seq) {
-                            report += self.push_stored(earlier).await;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(group = %message.group_id, error = %e, "gap not filled; clients sync");
-                    }
-                }
-            }
-            _ => {}
+        for group in groups {
+            let in_group = messages.iter().filter(|m| &m.group_id == group);
+            report += self.deliver_in_group(group, in_group).await;
         }
-        report += self.push_stored(message).await;
-        state.pushed = Some(message.seq);
         report
+    }
+
+    async fn deliver_in_group<'a>(
+        &self,
+        group: &GroupId,
+        messages: impl Iterator<Item = &'a StoredMessage>,
+    ) -> FanoutReport {
+        let owner = self.inner.sequencer.group(group);
+        let mut state = owner.lock().await;
+        let mut members: Option<Option<MemberList>> = None;
+        let mut report = FanoutReport::default();
+        for message in messages {
+            if let Some(last) = state.last {
+                state.last = Some(last.max(message.seq));
+            }
+            let mut due = Vec::new();
+            match state.pushed {
+                Some(pushed) if message.seq <= pushed => continue,
+                Some(pushed) if message.seq > pushed + 1 => {
+                    due = self.gap_before(message, pushed).await;
+                }
+                _ => {}
+            }
+            if members.is_none() {
+                members = Some(match self.inner.membership.members(group).await {
+                    Ok(list) => Some(list),
+                    Err(e) => {
+                        // Stored but not pushed: members catch up by sync (gap detection).
+                        tracing::warn!(group = %group, error = %e, "fan-out skipped");
+                        None
+                    }
+                });
+            }
+            if let Some(Some(list)) = &members {
+                for earlier in &due {
+                    report += self.push_to(list, earlier);
+                }
+                report += self.push_to(list, message);
+            }
+            state.pushed = Some(message.seq);
+        }
+        report
+    }
+
+    /// The stored messages between `pushed` and `message` (at most `sync_max_limit`).
+    async fn gap_before(&self, message: &StoredMessage, pushed: u64) -> Vec<StoredMessage> {
+        let missing = (message.seq - pushed - 1).min(u64::from(self.inner.config.sync_max_limit));
+        let limit = usize::try_from(missing).unwrap_or(usize::MAX);
+        match self
+            .inner
+            .store
+            .messages_after(&message.group_id, pushed, limit)
+            .await
+        {
+            Ok(mut gap) => {
+                gap.retain(|m| m.seq < message.seq);
+                gap
+            }
+            Err(e) => {
+                tracing::warn!(group = %message.group_id, error = %e, "gap not filled; clients sync");
+                Vec::new()
+            }
+        }
+    }
+
+    fn push_to(&self, members: &MemberList, message: &StoredMessage) -> FanoutReport {
+        let frame = OutFrame::encode(&ServerFrame::Message(message.clone()));
+        push_to_users(&self.inner.connections, members.iter(), &frame)
     }
 
     /// Pushes a notification to every session of `user`; returns how many got it.
