@@ -45,6 +45,42 @@ async fn delivered_messages_reach_sessions_in_seq_order_once_with_gaps_filled() 
     bob.expect_pong().await;
 }
 
+#[tokio::test]
+async fn a_delivered_batch_of_interleaved_groups_keeps_each_group_in_order() {
+    let store = Arc::new(InMemoryStore::new());
+    for seq in 1..=4 {
+        store.append(stored("g", seq)).await.unwrap();
+        store.append(stored("h", seq)).await.unwrap();
+    }
+    let server = TestServer::start_with_store(test_config(), store).await;
+    server.join("g", &["bob"]);
+    server.join("h", &["bob"]);
+    let mut bob = server.client("bob").await;
+    server.wait_sessions("bob", 1).await;
+    let engine = &server.engine;
+    // One batch: groups interleaved, g with a gap (2 missing) and a redelivery.
+    let batch: Vec<_> = [("g", 1), ("h", 1), ("g", 3), ("h", 2), ("g", 1), ("g", 4)]
+        .iter()
+        .map(|(g, s)| stored(g, *s))
+        .collect();
+    engine.deliver_stored_batch(&batch).await;
+    engine
+        .deliver_stored_batch(&[stored("h", 4), stored("h", 3)])
+        .await;
+    let mut got: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for _ in 0..8 {
+        match bob.next().await {
+            Ok(ServerFrame::Message(m)) => {
+                got.entry(m.group_id.to_string()).or_default().push(m.seq)
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+    assert_eq!(got["g"], vec![1, 2, 3, 4]);
+    assert_eq!(got["h"], vec![1, 2, 3, 4]);
+    bob.expect_pong().await;
+}
+
 /// Sequences on a "remote" sequencer over the same store, then hands the stored message
 /// back to the engine from another task, as a broker round trip would. Refuses group
 /// `closed`.
