@@ -44,20 +44,18 @@ start() { # name binary
   grep -o 'http://[0-9.:]*' "$out" | head -1
 }
 
-# "name cpu_seconds" for each process of the run and the shared servers.
-cpu_seconds() {
-  local f pid tck
-  tck=$(getconf CLK_TCK)
+# --watch NAME=PID for every process of the run and the shared servers: loadgen reports
+# their CPU seconds over the send window (setup excluded).
+watch_args() {
+  local f name pid
   for f in "$SERVICES_DIR"/*.pid; do
     [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    [ -r "/proc/$pid/stat" ] && awk -v n="$(basename "$f" .pid)" -v t="$tck" '{print n, ($14 + $15) / t}' "/proc/$pid/stat"
+    echo "--watch $(basename "$f" .pid)=$(cat "$f")"
   done
   for name in mariadbd redis-server tansu; do
     pid=$(pgrep -x "$name" | head -1 || true)
-    [ -n "$pid" ] && awk -v n="$name" -v t="$tck" '{print n, ($14 + $15) / t}' "/proc/$pid/stat"
+    [ -n "$pid" ] && echo "--watch $name=$pid"
   done
-  pid=$(pgrep -x loadgen | head -1 || true)
   true
 }
 
@@ -108,9 +106,8 @@ for shape in "${shapes[@]}"; do
         SOCIAL_IM_BROKER__TOPIC_PREFIX="bench-$(date +%s%N)." SOCIAL_IM_BROKER__PARTITIONS="${PARTITIONS:-4}" three_servers) ;;
     *) echo "unknown shape $shape" >&2; exit 2 ;;
   esac
-  cpu_before="$(cpu_seconds)"
-  "$bin/loadgen" --server "$base" --users "$USERS" --groups "$GROUP_COUNT" --rate "$RATE" --duration "$DURATION" ${LOADGEN_ARGS:-} || true
-  echo "CPU seconds during the load, by process:"
-  join <(echo "$cpu_before" | sort) <(cpu_seconds | sort) | awk '{printf "  %-16s %6.1f s\n", $1, $3 - $2}'
+  # shellcheck disable=SC2046
+  "$bin/loadgen" --server "$base" --users "$USERS" --groups "$GROUP_COUNT" --rate "$RATE" \
+    --duration "$DURATION" $(watch_args) ${LOADGEN_ARGS:-} || true
   stop_all
 done

@@ -1,48 +1,89 @@
 #!/usr/bin/env bash
-# Every benchmark of the workspace, in the release (bench) profile, one after another.
-# Each prints a Markdown table of its figures next to its targets and references;
-# docs/benchmarks.md records the latest run and how to read it.
+# Every benchmark, one command: the mq router and broker benchmarks, the im-core
+# benchmarks (idle memory, in-process fan-out, loopback fan-out beside gorilla-hub), the
+# fan-out micro protocol driven by loadgen against gorilla-hub and against im-core's
+# relay server at the same offered load, and chat end to end (all-in-one; MariaDB +
+# Redis Streams; MariaDB + Kafka). Writes the figures into docs/benchmarks.md between
+# the "bench.sh" markers: one summary table (figure, target, reference measured in the
+# same run, ratio), the machine, the date, then each benchmark's own tables.
 #
-#   scripts/bench.sh                      # full run
-#   MQ_BENCH_SMOKE=1 scripts/bench.sh     # tiny sizes: checks that everything runs
+#   scripts/bench.sh              # full size (about 20-30 minutes on 2 cores)
+#   BENCH_SMOKE=1 scripts/bench.sh  # seconds per benchmark: checks that it all runs
 #
-# The broker benchmarks talk to the Redis server in MQ_TEST_REDIS_URL and the Kafka broker
-# in MQ_TEST_KAFKA_BROKERS; unset, they are started like scripts/test.sh does (see
-# scripts/services.sh) and stopped at the end.
-#
-# Benchmarks are noisy on a busy machine: run them when nothing else is compiling.
+# Not run by CI at full size (CI runs the smoke sizes of each part in scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/social-im-target}"
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_TERM_COLOR=never
+out="${BENCH_OUT:-$(mktemp -d /tmp/social-im-bench.XXXXXX)}"
+mkdir -p "$out"
+smoke="${BENCH_SMOKE:-}"
+if [ -n "$smoke" ]; then
+  export MQ_BENCH_SMOKE=1 IM_BENCH_SMOKE=1
+  e2e=(USERS=40 GROUP_COUNT=4 RATE=200 DURATION=3)
+  micro_users=200 micro_groups=4 micro_rate=200 micro_duration=3
+else
+  e2e=(USERS=200 GROUP_COUNT=20 RATE=2000 DURATION=10)
+  micro_users=1000 micro_groups=20 micro_rate=1000 micro_duration=10
+fi
+echo "results in $out"
 
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 trap services_stop EXIT
 services_start_redis
+services_start_mysql
 services_start_kafka
 
-cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
-mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || true)"
-echo "== machine: $(nproc 2>/dev/null || echo '?') CPUs (${cpu:-unknown CPU}), ${mem:-? memory}"
-echo "== date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+echo "== mq: router throughput"
+cargo bench -q -p mq --bench router_throughput | tee "$out/mq-router.md"
+echo "== mq: brokers (Redis Streams, Kafka) beside the raw clients"
+cargo bench -q -p mq --bench brokers --features redis,kafka | tee "$out/mq-brokers.md"
+echo "== im-core: idle memory"
+cargo bench -q -p im-core --bench idle_memory | tee "$out/im-idle.md"
+echo "== im-core: in-process fan-out"
+cargo bench -q -p im-core --bench fanout | tee "$out/im-fanout.md"
+echo "== im-core: loopback fan-out beside gorilla-hub"
+cargo bench -q -p im-core --bench loopback_fanout | tee "$out/im-loopback.md"
 
-echo "== mq: router_throughput (in-memory router, broker publish, raw mpsc reference)"
-cargo bench -q -p mq --bench router_throughput
+echo "== fan-out micro protocol under loadgen: gorilla-hub and im-core's relay"
+cargo build -q --release -p loadgen
+loadgen="$CARGO_TARGET_DIR/release/loadgen"
+gorilla="${GORILLA_HUB_BIN:-$HOME/.cache/gorilla-hub}"
+[ -x "$gorilla" ] || ../shared/peers/gorilla-hub/build.sh "$gorilla" || true
+micro() { # name command...
+  local name=$1 port
+  shift
+  port=$(free_port)
+  "$@" "127.0.0.1:$port" >"$out/$name.server.log" 2>&1 &
+  local pid=$!
+  local i
+  for i in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  "$loadgen" --protocol micro --server "http://127.0.0.1:$port" --users "$micro_users" \
+    --groups "$micro_groups" --rate "$micro_rate" --duration "$micro_duration" --json \
+    >"$out/$name.json" || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  cat "$out/$name.json"
+}
+if [ -x "$gorilla" ]; then
+  micro micro-gorilla sh -c "ulimit -n 20000 2>/dev/null; exec \"$gorilla\" -addr \"\$0\""
+else
+  echo "gorilla-hub not built (no Go toolchain?): its micro-protocol row is left out"
+fi
+relay_bin=$(cargo bench -q -p im-core --bench loopback_fanout --no-run --message-format=json 2>/dev/null |
+  jq -r 'select(.executable != null and .target.name == "loopback_fanout") | .executable' | tail -1)
+micro micro-relay sh -c "ulimit -n 20000 2>/dev/null; exec \"$relay_bin\" --serve \"\$0\""
 
-echo "== mq: brokers (Redis Streams and Kafka publish/subscribe, raw client references)"
-echo "== redis: $MQ_TEST_REDIS_URL ($(redis-cli -u "$MQ_TEST_REDIS_URL" info server 2>/dev/null | tr -d '\r' | grep -m1 '^redis_version:' || echo 'version unknown'))  kafka: $MQ_TEST_KAFKA_BROKERS"
-echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
-cargo bench -q -p mq --bench brokers --features redis,kafka
+echo "== chat end to end"
+for shape in all-in-one mariadb-redis mariadb-kafka; do
+  env "${e2e[@]}" PARTITIONS="${PARTITIONS:-16}" LOADGEN_ARGS=--json scripts/bench-e2e.sh "$shape" \
+    | tee "$out/e2e-$shape.log"
+  grep '^{' "$out/e2e-$shape.log" | tail -1 >"$out/e2e-$shape.json" || true
+done
 
-echo "== im-core: idle_memory (Engine, JSON protocol: idle authenticated WebSocket connections)"
-cargo bench -q -p im-core --bench idle_memory
-
-echo "== im-core: fanout (in-process deliveries into session queues)"
-cargo bench -q -p im-core --bench fanout
-
-echo "== im-core: loopback_fanout (loopback WebSockets, beside gorilla-hub; builds it if missing)"
-cargo bench -q -p im-core --bench loopback_fanout
-
-echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+python3 scripts/bench_report.py "$out" docs/benchmarks.md ${smoke:+--smoke}
+echo "docs/benchmarks.md updated from $out"

@@ -14,6 +14,7 @@
 //! ```
 
 mod client;
+mod cpu;
 mod micro;
 mod report;
 mod setup;
@@ -21,6 +22,7 @@ mod setup;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use cpu::Watched;
 pub use report::Report;
 
 /// What to run.
@@ -40,6 +42,9 @@ pub struct Config {
     pub progress: bool,
     /// What the server speaks.
     pub protocol: Protocol,
+    /// Processes whose CPU time over the send window the report gives (the servers
+    /// under load; this process is always included, as `loadgen`).
+    pub watch: Vec<Watched>,
 }
 
 /// The protocol of the server under load.
@@ -65,6 +70,7 @@ impl Config {
             duration: Duration::from_secs(3),
             progress: false,
             protocol: Protocol::Product,
+            watch: Vec::new(),
         }
     }
 }
@@ -98,14 +104,14 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         .iter()
         .map(|c| c.start_sending(per_user, config.duration))
         .collect();
-    let sent_for = drive(config, &stats, senders, started).await;
+    let window = drive(config, &stats, senders, started).await;
     let latencies: Vec<_> = clients.iter().map(|c| &*c.latency).collect();
     let report = Report::collect(
         config,
         (world.users.len(), world.members.len()),
         &stats,
         &latencies,
-        sent_for,
+        window,
     );
     drop(clients);
     Ok(report)
@@ -133,27 +139,43 @@ async fn run_micro(
         .enumerate()
         .map(|(i, c)| c.start_sending(per_user, config.duration, members(i % config.groups)))
         .collect();
-    let sent_for = drive(config, &stats, senders, started).await;
+    let window = drive(config, &stats, senders, started).await;
     let latencies: Vec<_> = clients.iter().map(|c| &*c.latency).collect();
     let report = Report::collect(
         config,
         (config.users, config.groups),
         &stats,
         &latencies,
-        sent_for,
+        window,
     );
     drop(clients);
     Ok(report)
 }
 
+/// What happened between the first send and the last delivery waited for.
+pub(crate) struct Window {
+    /// How long the senders sent.
+    pub(crate) sent_for: Duration,
+    /// Wall-clock seconds from the first send to the end of the wait.
+    pub(crate) seconds: f64,
+    /// CPU seconds of each watched process (and of this one) over that time.
+    pub(crate) cpu: Vec<(String, f64)>,
+}
+
 /// Shows progress until the senders are done, then waits (at most 10 s) for what is
-/// still owed; returns how long the senders sent.
+/// still owed; returns how long the senders sent and the CPU used meanwhile.
 async fn drive(
     config: &Config,
     stats: &client::Stats,
     senders: Vec<tokio::task::JoinHandle<()>>,
     started: Instant,
-) -> Duration {
+) -> Window {
+    let mut watched = config.watch.clone();
+    watched.push(Watched {
+        name: "loadgen".into(),
+        pid: std::process::id(),
+    });
+    let cpu = cpu::Snapshot::take(&watched);
     let bar = report::progress(config);
     while started.elapsed() < config.duration {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -174,5 +196,10 @@ async fn drive(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    sent_for
+    let (seconds, cpu) = cpu.since();
+    Window {
+        sent_for,
+        seconds,
+        cpu,
+    }
 }

@@ -40,6 +40,10 @@ struct Args {
     /// Print the figures as one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// A process whose CPU time over the send window to report, as NAME=PID
+    /// (repeatable; Linux).
+    #[arg(long, value_name = "NAME=PID")]
+    watch: Vec<loadgen::Watched>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -62,8 +66,10 @@ async fn main() -> anyhow::Result<()> {
             duration: Duration::from_secs_f64(args.duration.max(0.1)),
             progress: false,
             protocol: loadgen::Protocol::Product,
+            watch: Vec::new(),
         }
     };
+    config.watch = args.watch;
     config.protocol = match args.protocol {
         ProtocolArg::Product => loadgen::Protocol::Product,
         ProtocolArg::Micro => loadgen::Protocol::Micro,

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::client::Stats;
-use crate::Config;
+use crate::{Config, Window};
 
 /// The figures of one run.
 #[derive(Debug, Clone)]
@@ -47,6 +47,11 @@ pub struct Report {
     pub deliveries_per_second: f64,
     /// Send-to-delivery latency percentiles, in milliseconds: p50, p90, p99, p99.9, max.
     pub latency_ms: [f64; 5],
+    /// Wall-clock seconds from the first send until the last delivery was in (or the
+    /// wait for it gave up).
+    pub window_seconds: f64,
+    /// CPU seconds each watched process used over that window (`loadgen` is this one).
+    pub cpu_seconds: Vec<(String, f64)>,
 }
 
 pub(crate) fn progress(config: &Config) -> Option<ProgressBar> {
@@ -79,8 +84,9 @@ impl Report {
         (users, groups): (usize, usize),
         stats: &Stats,
         latencies: &[&Mutex<Histogram<u64>>],
-        send_time: Duration,
+        window: Window,
     ) -> Self {
+        let send_time = window.sent_for;
         let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
             .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()));
         for latency in latencies {
@@ -120,6 +126,8 @@ impl Report {
                 ms(0.999),
                 all.max() as f64 / 1000.0,
             ],
+            window_seconds: window.seconds,
+            cpu_seconds: window.cpu,
         }
     }
 }
@@ -145,6 +153,8 @@ impl Report {
             "throughput": self.throughput,
             "deliveries_per_second": self.deliveries_per_second,
             "latency_ms": {"p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max},
+            "window_s": self.window_seconds,
+            "cpu_s": self.cpu_seconds.iter().cloned().collect::<BTreeMap<_, _>>(),
         })
     }
 }
@@ -180,6 +190,13 @@ impl fmt::Display for Report {
             f,
             "lost {}, duplicates {}, out of order {}, disconnects {}",
             self.lost, self.duplicates, self.out_of_order, self.disconnects
-        )
+        )?;
+        if !self.cpu_seconds.is_empty() {
+            write!(f, "\nCPU seconds over {:.1} s:", self.window_seconds)?;
+            for (name, seconds) in &self.cpu_seconds {
+                write!(f, " {name} {seconds:.2}")?;
+            }
+        }
+        Ok(())
     }
 }
