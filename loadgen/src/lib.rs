@@ -179,7 +179,7 @@ async fn drive(
     let bar = report::progress(config);
     while started.elapsed() < config.duration {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        report::tick(&bar, &stats, started);
+        report::tick(&bar, stats, started);
     }
     for s in senders {
         let _ = s.await;
