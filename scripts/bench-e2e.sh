@@ -8,6 +8,9 @@
 #   scripts/bench-e2e.sh [SHAPE...]            # default: all three
 #   USERS=200 GROUP_COUNT=20 RATE=2000 DURATION=10 scripts/bench-e2e.sh mariadb-redis
 #
+# PARTITIONS: streams/partitions per topic (default 4); ROUTING: how the IM nodes get
+# stored messages, presence (default) or broadcast (im.push_routing).
+#
 # Offered deliveries/s = RATE x members per group (USERS / GROUP_COUNT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +77,7 @@ three_servers() { # broker env...
   mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE $db CHARACTER SET utf8mb4"
   export SOCIAL_IM_DATABASE__URL="$DATABASE_URL_MYSQL/$db" SOCIAL_IM_AUTH__JWT_SECRET="$secret"
   export SOCIAL_IM_IM__PRESENCE_REDIS_URL="$MQ_TEST_REDIS_URL" SOCIAL_IM_IM__PRESENCE_KEY_PREFIX="bench-$db:"
+  export SOCIAL_IM_IM__PUSH_ROUTING="${ROUTING:-presence}"
   export SOCIAL_IM_IM__SENDS_PER_SECOND=1000 SOCIAL_IM_IM__SEND_BURST=1000
   export SOCIAL_IM_HTTP__LISTEN=127.0.0.1:0 SOCIAL_IM_GRPC__LISTEN=127.0.0.1:0 RUST_LOG=warn
   local users activities im1 im2 gw

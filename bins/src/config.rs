@@ -95,6 +95,24 @@ pub struct ImSettings {
     pub presence_redis_url: Option<String>,
     /// Prefix of the presence keys. Default `social-im:`.
     pub presence_key_prefix: String,
+    /// How stored chat messages reach the IM nodes, when `presence_redis_url` is set
+    /// (without it, always `broadcast`): `presence` (the default: a router forwards each
+    /// to the nodes holding members of its group, which pays off with many nodes and
+    /// groups spread over few of them) or `broadcast` (every node reads every stored
+    /// message: the least work per message when most groups have members on most
+    /// nodes). Notifications are routed by presence either way.
+    pub push_routing: PushRouting,
+}
+
+/// How stored chat messages reach the IM nodes (see [`ImSettings::push_routing`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushRouting {
+    /// Forwarded to the nodes holding members of the group (needs presence).
+    #[default]
+    Presence,
+    /// Every node reads every stored message.
+    Broadcast,
 }
 
 impl Default for ImSettings {
@@ -106,6 +124,7 @@ impl Default for ImSettings {
             send_burst: 40,
             presence_redis_url: None,
             presence_key_prefix: "social-im:".into(),
+            push_routing: PushRouting::default(),
         }
     }
 }

@@ -63,7 +63,7 @@ pub fn routes(settings: &GatewaySettings) -> Router {
             im: settings.im.iter().map(|s| trim(s)).collect(),
             next_im: Arc::new(AtomicUsize::new(0)),
         },
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: Client::builder(TokioExecutor::new()).build(upstream_connector()),
     };
     Router::new()
         .route("/api/{*rest}", axum::routing::any(proxy))
@@ -152,4 +152,12 @@ async fn proxy(State(gateway): State<Gateway>, mut request: Request) -> Response
         HeaderValue::from_str(&upstream).unwrap_or(HeaderValue::from_static("upstream")),
     );
     Response::from_parts(parts, Body::new(body))
+}
+
+/// Connections to the servers behind the gateway, without Nagle's delay (WebSocket
+/// frames are small and must not wait for a delayed ACK).
+fn upstream_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector
 }

@@ -82,7 +82,7 @@ pub use auth::{AccessClaims, HashParams, IssuedToken, PasswordHasher, TokenIssue
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entities::{
     Activity, ActivityStatus, ChatMessage, Group, GroupMember, GroupStatus, MemberRole,
-    Notification, Profile, Signup, SignupStatus, User,
+    MemberSnapshot, Notification, Profile, SenderStanding, Signup, SignupStatus, User,
 };
 pub use error::{DomainError, ErrorKind};
 pub use outbox::{ForwarderConfig, ForwarderHandle, OutboxForwarder, OutboxRecord};

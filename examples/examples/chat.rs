@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
-    let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(&ws_url, None, true).await?;
     let (mut sink, mut stream) = ws.split();
     let auth = json!({"type": "auth", "token": api.token});
     sink.send(Message::Text(auth.to_string().into())).await?;

@@ -37,6 +37,15 @@ pub trait SendPipeline: Send + Sync + 'static {
     /// for a retried client message id). Fan-out is the pipeline's business: it must
     /// lead to `deliver_stored` on every node with members online.
     async fn submit(&self, draft: Draft) -> Result<Appended, EngineError>;
+
+    /// Whether `submit` checks that the sender is a member itself (answering
+    /// [`EngineError::NotMember`] when not), so that the engine skips its own
+    /// [`Membership::is_member`](crate::membership::Membership::is_member) call
+    /// before it. A pipeline that reads the group anyway (its status, say) can answer
+    /// both in one read. Default `false`: the engine checks.
+    fn checks_membership(&self) -> bool {
+        false
+    }
 }
 
 /// Called when a session has authenticated and is registered, before any other frame

@@ -80,7 +80,7 @@ impl Client {
         stats: Arc<Stats>,
     ) -> anyhow::Result<Self> {
         let url = format!("{}/ws", base.replacen("http", "ws", 1));
-        let (ws, _) = tokio_tungstenite::connect_async(&url)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
             .await
             .context("WebSocket")?;
         let (mut sink, mut stream) = ws.split();

@@ -45,7 +45,7 @@ impl MicroClient {
             "{}/ws?user=u{index}&group=g{group}",
             base.replacen("http", "ws", 1)
         );
-        let (ws, _) = tokio_tungstenite::connect_async(&url)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
             .await
             .with_context(|| format!("WebSocket {url}"))?;
         let (sink, mut stream) = ws.split();

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,7 +48,7 @@ impl BatchHandler for Numbers {
         msgs: Vec<Message>,
         _ctx: &HandlerContext,
     ) -> Result<Vec<Message>, BatchFailure> {
-        self.sizes.lock().expect("sizes").push(msgs.len());
+        self.sizes.lock().unwrap_or_else(PoisonError::into_inner).push(msgs.len());
         if let Some(every) = self.faults.panic_every {
             let boom = msgs
                 .iter()
@@ -62,7 +62,7 @@ impl BatchHandler for Numbers {
                 return Err(BatchFailure::at(i, out, HandlerError::permanent("poison")));
             }
             if self.faults.flaky_every.is_some_and(|e| n % e == e - 1) && {
-                let mut flaked = self.flaked.lock().expect("flaked");
+                let mut flaked = self.flaked.lock().unwrap_or_else(PoisonError::into_inner);
                 let seen = flaked.entry(n).or_default();
                 *seen += 1;
                 *seen <= 2
@@ -157,7 +157,7 @@ async fn run(
                     let key = msg.key().unwrap_or_default().to_owned();
                     outputs
                         .lock()
-                        .expect("outputs")
+                        .unwrap_or_else(PoisonError::into_inner)
                         .entry(key)
                         .or_default()
                         .push(n);
@@ -178,7 +178,7 @@ async fn run(
             consumer_fn(move |msg: Message| {
                 let poisoned = Arc::clone(&poisoned);
                 async move {
-                    poisoned.lock().expect("poisoned").push(number(&msg)?);
+                    poisoned.lock().unwrap_or_else(PoisonError::into_inner).push(number(&msg)?);
                     Ok(())
                 }
             }),
@@ -204,9 +204,9 @@ async fn run(
         seen.load(Ordering::SeqCst)
     );
     assert_eq!(broker.lag("numbers", "numbers")?, 0, "input left unhandled");
-    let outputs = outputs.lock().expect("outputs").clone();
-    let poisoned = poisoned.lock().expect("poisoned").clone();
-    let sizes = sizes.lock().expect("sizes").clone();
+    let outputs = outputs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let poisoned = poisoned.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let sizes = sizes.lock().unwrap_or_else(PoisonError::into_inner).clone();
     Ok(Run {
         outputs,
         poisoned,

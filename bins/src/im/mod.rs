@@ -92,8 +92,7 @@ impl ImService {
             ),
             None => None,
         };
-        let membership: Arc<dyn im_core::membership::Membership> =
-            Arc::new(GroupMembership::new(Arc::clone(&groups)));
+        let membership = GroupMembership::new(Arc::clone(&groups));
         let mut hooks: Vec<Arc<dyn im_core::pipeline::SessionHook>> =
             vec![Arc::new(UnreadOnConnect::new(Arc::clone(&notifications)))];
         if let Some(p) = &presence {
@@ -102,7 +101,7 @@ impl ImService {
         let engine = Engine::builder(
             EngineConfig::default(),
             messages.clone(),
-            Arc::clone(&membership),
+            Arc::new(membership.clone()),
             Arc::new(JwtAuth::new(platform.tokens.clone())),
         )
         .pipeline(Arc::new(pipeline))
@@ -118,12 +117,15 @@ impl ImService {
                 Arc::clone(&subscriber),
                 wire::STORED_TOPIC,
                 publisher,
-                Persister::new(messages),
+                Persister::new(messages.as_ref().clone()),
             )
             .concurrency(LANES);
         // Without presence every node reads every stored message; with it, the router
         // forwards each to the nodes that need it, and each node reads its own topic.
-        let push_topic = match presence.clone() {
+        let routing = presence
+            .clone()
+            .filter(|_| settings.push_routing == crate::config::PushRouting::Presence);
+        let push_topic = match routing {
             None => wire::STORED_TOPIC.to_owned(),
             Some(presence) => {
                 router
@@ -132,7 +134,7 @@ impl ImService {
                         wire::STORED_TOPIC,
                         Arc::clone(&subscriber),
                         RouteStored::new(
-                            Arc::clone(&membership),
+                            membership.clone(),
                             presence,
                             Arc::clone(&platform.broker.publisher),
                         ),
@@ -146,7 +148,7 @@ impl ImService {
                 format!("im.push.{}", settings.node_id),
                 push_topic,
                 Arc::clone(&subscriber),
-                Pusher::new(engine.clone(), waiters),
+                Pusher::new(engine.clone(), membership, waiters),
             )
             .concurrency(LANES);
         groups::register(router, Arc::clone(&subscriber), Arc::clone(&groups));

@@ -4,20 +4,24 @@
 //! retried send map to the seq it already got), and returns the stored messages for
 //! [`STORED_TOPIC`]. The router acknowledges the sends only after the stored messages
 //! are published, so a crash anywhere in between redelivers them, and the redelivery
-//! stores nothing twice.
+//! stores nothing twice. Each stored message carries its group's membership version,
+//! read by the store's writer after the message was written, so the nodes know whether
+//! their cached member lists are recent enough to push it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use im_core::sequencer::Sequencer;
-use im_core::store::{Appended, MessageStore};
+use im_core::store::Appended;
 use mq::{BatchFailure, BatchHandler, HandlerContext, HandlerError, Message};
 
+use super::store::SqlMessages;
 use super::wire::{SendRequest, StoredEnvelope};
 
 /// The sequencer and persister handler (see the module docs).
 pub struct Persister {
     sequencer: Sequencer,
+    messages: SqlMessages,
 }
 
 impl std::fmt::Debug for Persister {
@@ -27,10 +31,11 @@ impl std::fmt::Debug for Persister {
 }
 
 impl Persister {
-    /// A persister writing to `store`.
-    pub fn new(store: Arc<dyn MessageStore>) -> Self {
+    /// A persister writing to `messages`.
+    pub fn new(messages: SqlMessages) -> Self {
         Self {
-            sequencer: Sequencer::new(store),
+            sequencer: Sequencer::new(Arc::new(messages.clone())),
+            messages,
         }
     }
 }
@@ -66,17 +71,16 @@ impl BatchHandler for Persister {
             .map_err(|e| BatchFailure::first(HandlerError::transient(e)))?;
         let mut out = Vec::with_capacity(appended.len());
         for (appended, origin) in appended.into_iter().zip(origins) {
-            let envelope = match appended {
-                Appended::Stored(message) => StoredEnvelope {
-                    message,
-                    duplicate: false,
-                    origin,
-                },
-                Appended::Duplicate(message) => StoredEnvelope {
-                    message,
-                    duplicate: true,
-                    origin,
-                },
+            let (message, duplicate) = match appended {
+                Appended::Stored(message) => (message, false),
+                Appended::Duplicate(message) => (message, true),
+            };
+            let member_version = self.messages.member_version(&message.group_id);
+            let envelope = StoredEnvelope {
+                message,
+                duplicate,
+                origin,
+                member_version,
             };
             let key = envelope.message.group_id.to_string();
             match Message::json(&envelope) {

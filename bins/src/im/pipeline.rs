@@ -1,5 +1,6 @@
 //! [`BrokerPipeline`]: the gateway half of a send. It checks what only the IM service
-//! knows (the group is open, the body is text of an allowed size, the sender's rate),
+//! knows (the sender is a member and the group is open, in one read; the body is text
+//! of an allowed size; the sender's rate),
 //! publishes the send to [`SEND_TOPIC`] keyed by group, and waits for the persister's
 //! stored message to come back on [`STORED_TOPIC`] (every node consumes it).
 
@@ -133,11 +134,18 @@ impl BrokerPipeline {
         Ok(())
     }
 
-    async fn check_open(&self, draft: &Draft) -> Result<(), EngineError> {
-        let group =
-            domain::GroupId::parse(draft.group_id.as_str()).map_err(|_| EngineError::NotMember)?;
-        match self.groups.group(&group).await {
-            Ok(g) if g.status == GroupStatus::Dissolved => Err(rejected(
+    /// The sender is a member of an open group (one read): `not_member` otherwise
+    /// (also for a group that does not exist), `group_closed` for a dissolved one.
+    async fn check_standing(&self, draft: &Draft) -> Result<(), EngineError> {
+        let (Ok(group), Ok(user)) = (
+            domain::GroupId::parse(draft.group_id.as_str()),
+            domain::UserId::parse(draft.sender_id.as_str()),
+        ) else {
+            return Err(EngineError::NotMember);
+        };
+        match self.groups.sender_standing(&group, &user).await {
+            Ok(s) if !s.member => Err(EngineError::NotMember),
+            Ok(s) if s.status == GroupStatus::Dissolved => Err(rejected(
                 ErrorCode::GroupClosed,
                 "the group was dissolved; it accepts no messages",
             )),
@@ -154,6 +162,7 @@ impl BrokerPipeline {
 #[async_trait]
 impl SendPipeline for BrokerPipeline {
     async fn submit(&self, draft: Draft) -> Result<Appended, EngineError> {
+        self.check_standing(&draft).await?;
         if self.rate.check_key(&draft.sender_id.to_string()).is_err() {
             return Err(rejected(
                 ErrorCode::RateLimited,
@@ -164,7 +173,6 @@ impl SendPipeline for BrokerPipeline {
             ));
         }
         self.check_text(&draft)?;
-        self.check_open(&draft).await?;
         let request = SendRequest::from_draft(&draft, &self.node);
         let key = (
             request.group_id.clone(),
@@ -195,5 +203,10 @@ impl SendPipeline for BrokerPipeline {
                 ))
             }
         }
+    }
+
+    /// The sender's membership is checked here, with the group's status, in one read.
+    fn checks_membership(&self) -> bool {
+        true
     }
 }

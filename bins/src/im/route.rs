@@ -10,6 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use im_core::membership::Membership;
 use im_core::GroupId;
+
+use super::membership::GroupMembership;
+use super::pusher::pin_versions;
 use mq::{BatchFailure, BatchHandler, HandlerContext, HandlerError, Message, Publisher};
 
 use super::presence::RedisPresence;
@@ -17,7 +20,7 @@ use super::wire::{node_topic, StoredEnvelope};
 
 /// The routing handler (see the module docs).
 pub struct RouteStored {
-    membership: Arc<dyn Membership>,
+    membership: GroupMembership,
     presence: RedisPresence,
     publisher: Arc<dyn Publisher>,
 }
@@ -31,7 +34,7 @@ impl std::fmt::Debug for RouteStored {
 impl RouteStored {
     /// Routes with `presence`, publishing through `publisher`.
     pub fn new(
-        membership: Arc<dyn Membership>,
+        membership: GroupMembership,
         presence: RedisPresence,
         publisher: Arc<dyn Publisher>,
     ) -> Self {
@@ -69,6 +72,9 @@ impl BatchHandler for RouteStored {
         fn transient(e: impl std::error::Error + Send + Sync + 'static) -> BatchFailure {
             BatchFailure::first(HandlerError::transient(e))
         }
+        pin_versions(&self.membership, &envelopes)
+            .await
+            .map_err(transient)?;
         let mut nodes_of_group: HashMap<GroupId, BTreeSet<String>> = HashMap::new();
         let mut per_node: BTreeMap<String, Vec<Message>> = BTreeMap::new();
         for (envelope, msg) in envelopes.iter().zip(&msgs) {

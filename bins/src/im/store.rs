@@ -2,12 +2,18 @@
 //! (group-commit) appends.
 //!
 //! Appends from concurrent callers (the persister's lanes, each with a run of messages)
-//! are collected by one writer task and written in one transaction
-//! ([`domain::Store::append_message_runs`]); each caller gets its own run's outcomes.
-//! Reads go straight to the pool.
+//! are collected by one writer task and written at once
+//! ([`domain::Store::append_message_runs`]: one multi-row INSERT when nothing clashes);
+//! each caller gets its own run's outcomes. After each write the writer reads the
+//! membership versions of the groups written (one statement) and keeps the newest
+//! per group ([`SqlMessages::member_version`]), so the persister can stamp each stored
+//! message with a version read after it was stored. Reads go straight to the pool.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::{AppendOutcome, ChatMessage, DomainError, Store, Timestamp};
+use dashmap::DashMap;
+use domain::{AppendOutcome, ChatMessage, DomainError, GroupRepository, Store, Timestamp};
 use im_core::protocol::MessageBody;
 use im_core::store::{Appended, MessageStore, RunAppended, RunStop, StoreError};
 use im_core::{GroupId, Seq, StoredMessage, UserId};
@@ -23,15 +29,30 @@ type Reply = oneshot::Sender<Result<Vec<AppendOutcome>, String>>;
 pub struct SqlMessages {
     store: Store,
     appends: mpsc::Sender<(Vec<ChatMessage>, Reply)>,
+    versions: MemberVersions,
 }
+
+/// The newest membership version read per group (by group id).
+type MemberVersions = Arc<DashMap<String, u64>>;
 
 impl SqlMessages {
     /// A store over `store`'s pool; spawns the batch writer (it ends when the last
     /// clone is dropped).
     pub fn new(store: Store) -> Self {
         let (appends, queue) = mpsc::channel(4 * MAX_RUNS);
-        tokio::spawn(write_batches(store.clone(), queue));
-        Self { store, appends }
+        let versions = MemberVersions::default();
+        tokio::spawn(write_batches(store.clone(), queue, Arc::clone(&versions)));
+        Self {
+            store,
+            appends,
+            versions,
+        }
+    }
+
+    /// The newest membership version of `group` read after a write of its messages
+    /// (`None` before the first, or when those reads failed).
+    pub fn member_version(&self, group: &GroupId) -> Option<u64> {
+        self.versions.get(group.as_str()).map(|v| *v)
     }
 
     /// Writes `run` through the batch writer: the outcomes of the messages attempted.
@@ -48,7 +69,11 @@ impl SqlMessages {
     }
 }
 
-async fn write_batches(store: Store, mut queue: mpsc::Receiver<(Vec<ChatMessage>, Reply)>) {
+async fn write_batches(
+    store: Store,
+    mut queue: mpsc::Receiver<(Vec<ChatMessage>, Reply)>,
+    versions: MemberVersions,
+) {
     let mut batch = Vec::with_capacity(MAX_RUNS);
     while queue.recv_many(&mut batch, MAX_RUNS).await > 0 {
         let (runs, replies): (Vec<Vec<ChatMessage>>, Vec<Reply>) = batch.drain(..).unzip();
@@ -56,6 +81,7 @@ async fn write_batches(store: Store, mut queue: mpsc::Receiver<(Vec<ChatMessage>
         metrics::histogram!("im_persist_batch_size").record(rows as f64);
         match store.append_message_runs(&runs).await {
             Ok(outcomes) if outcomes.len() == runs.len() => {
+                read_versions(&store, &runs, &versions).await;
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
                     let _ = reply.send(Ok(outcome));
                 }
@@ -64,6 +90,31 @@ async fn write_batches(store: Store, mut queue: mpsc::Receiver<(Vec<ChatMessage>
             Err(e) => {
                 tracing::warn!(error = %e, rows, "message batch failed");
                 fail_all(replies, &e.to_string());
+            }
+        }
+    }
+}
+
+/// Reads the membership versions of the groups of `runs` and keeps the newest of each;
+/// on failure keeps nothing (the nodes then read the members in any case).
+async fn read_versions(store: &Store, runs: &[Vec<ChatMessage>], versions: &MemberVersions) {
+    let mut groups: Vec<domain::GroupId> = Vec::new();
+    for m in runs.iter().flatten() {
+        if !groups.contains(&m.group_id) {
+            groups.push(m.group_id.clone());
+        }
+    }
+    match store.member_versions(&groups).await {
+        Ok(read) => {
+            for (group, version) in read {
+                let mut kept = versions.entry(group.as_str().to_owned()).or_insert(version);
+                *kept = (*kept).max(version);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "membership versions not read; nodes read members");
+            for group in &groups {
+                versions.remove(group.as_str());
             }
         }
     }

@@ -65,6 +65,11 @@ pub struct StoredEnvelope {
     /// The node the send came in on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The group's membership version read after the message was stored: a node
+    /// whose cached member list is older reads it again before pushing. Missing (the
+    /// read failed): the list is read in any case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_version: Option<u64>,
 }
 
 /// Who waits for a send's outcome: (group, sender, client message id).

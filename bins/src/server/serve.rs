@@ -82,7 +82,12 @@ pub async fn http_with(
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok((stream, _)) => {
+                        // Small frames (WebSocket pushes, JSON answers) go out at once,
+                        // not after the peer's delayed ACK (Nagle; up to 40 ms on Linux).
+                        let _ = stream.set_nodelay(true);
+                        stream
+                    }
                     Err(e) => {
                         // Out of file descriptors and the like: wait a moment, go on.
                         tracing::warn!(error = %e, "accept failed");
@@ -121,7 +126,12 @@ pub async fn grpc(
     routes: tonic::service::Routes,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    use tokio_stream::StreamExt as _;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
     tonic::transport::Server::builder()
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })

@@ -65,6 +65,29 @@ impl Group {
     }
 }
 
+/// A group's member ids as of one membership version, read together.
+///
+/// The version grows with every change of the members (and with the dissolution), in
+/// the same transaction, so a cache keyed by it is never older than a version it was
+/// asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberSnapshot {
+    /// The membership version the members were read at.
+    pub version: u64,
+    /// The members' ids, in no particular order.
+    pub members: Vec<UserId>,
+}
+
+/// What a sender needs to know about a group, read at once: its status and whether
+/// the sender is a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderStanding {
+    /// Active or dissolved.
+    pub status: GroupStatus,
+    /// Whether the user is a member.
+    pub member: bool,
+}
+
 /// A member's role in a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

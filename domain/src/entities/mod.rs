@@ -8,7 +8,7 @@ mod signup;
 mod user;
 
 pub use activity::{Activity, ActivityStatus};
-pub use group::{Group, GroupMember, GroupStatus, MemberRole};
+pub use group::{Group, GroupMember, GroupStatus, MemberRole, MemberSnapshot, SenderStanding};
 pub use message::ChatMessage;
 pub use notification::Notification;
 pub use signup::{Signup, SignupStatus};

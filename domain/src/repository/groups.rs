@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 
-use crate::entities::{Group, GroupMember};
+use crate::entities::{Group, GroupMember, MemberSnapshot, SenderStanding};
 use crate::error::DomainError;
 use crate::events::OutboxEvent;
 use crate::types::{ActivityId, GroupId, Timestamp, UserId};
@@ -271,4 +271,21 @@ pub trait GroupRepository: std::fmt::Debug + Send + Sync + 'static {
 
     /// The groups `user` is a member of (dissolved ones included), by group id.
     async fn groups_of(&self, user: &UserId) -> Result<Vec<Group>, DomainError>;
+
+    /// The membership versions of those of `groups` that exist, in one read.
+    async fn member_versions(&self, groups: &[GroupId])
+        -> Result<Vec<(GroupId, u64)>, DomainError>;
+
+    /// The group's member ids and the membership version they are at, in one read;
+    /// `None` when there is no such group.
+    async fn member_snapshot(&self, group: &GroupId)
+        -> Result<Option<MemberSnapshot>, DomainError>;
+
+    /// The group's status and whether `user` is a member, in one read; `None` when
+    /// there is no such group.
+    async fn sender_standing(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<Option<SenderStanding>, DomainError>;
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::group_rules as rules;
 use crate::clock::{Clock, SystemClock};
-use crate::entities::{Group, GroupMember, GroupStatus};
+use crate::entities::{Group, GroupMember, GroupStatus, MemberSnapshot, SenderStanding};
 use crate::error::DomainError;
 use crate::events::{ActivityCancelled, ActivityCreated, ActivityMemberJoined, ActivityMemberLeft};
 use crate::repository::{
@@ -267,5 +267,36 @@ impl GroupService {
     /// The groups `user` is a member of, by group id.
     pub async fn groups_of(&self, user: &UserId) -> Result<Vec<Group>, DomainError> {
         self.repo.groups_of(user).await
+    }
+
+    /// The membership versions of those of `groups` that exist (see
+    /// [`MemberSnapshot`]).
+    pub async fn member_versions(
+        &self,
+        groups: &[GroupId],
+    ) -> Result<Vec<(GroupId, u64)>, DomainError> {
+        self.repo.member_versions(groups).await
+    }
+
+    /// The group's member ids with their membership version, read together
+    /// (`not_found` when there is no such group).
+    pub async fn member_snapshot(&self, group: &GroupId) -> Result<MemberSnapshot, DomainError> {
+        self.repo
+            .member_snapshot(group)
+            .await?
+            .ok_or_else(|| DomainError::not_found("group"))
+    }
+
+    /// The group's status and whether `user` is a member, in one read (`not_found`
+    /// when there is no such group).
+    pub async fn sender_standing(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<SenderStanding, DomainError> {
+        self.repo
+            .sender_standing(group, user)
+            .await?
+            .ok_or_else(|| DomainError::not_found("group"))
     }
 }

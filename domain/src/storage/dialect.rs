@@ -1,7 +1,7 @@
 //! What differs between SQLite and MySQL.
 
 use sqlx::any::Any;
-use sqlx::Transaction;
+use sqlx::{AnyConnection, Connection, Transaction};
 
 use super::error::db_err;
 use super::Store;
@@ -103,6 +103,18 @@ impl Backend {
 }
 
 impl Store {
+    /// Starts a transaction that will write, on `conn`.
+    pub(crate) async fn begin_write_on<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> Result<Transaction<'c, Any>, DomainError> {
+        match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Backend::MySql => conn.begin().await,
+        }
+        .map_err(db_err)
+    }
+
     /// Starts a transaction that will write.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, DomainError> {
         match self.backend {

@@ -6,8 +6,8 @@ use sqlx::AnyConnection;
 use super::error::{db_err, is_unique_violation};
 use super::outbox::write_events;
 use super::rows::{self, GROUP_COLUMNS, MEMBER_COLUMNS};
-use super::{inbox, Store};
-use crate::entities::{Group, GroupMember};
+use super::{inbox, member_versions, Store};
+use crate::entities::{Group, GroupMember, MemberSnapshot, SenderStanding};
 use crate::error::DomainError;
 use crate::events::OutboxEvent;
 use crate::repository::{
@@ -23,8 +23,8 @@ const INSERT_GROUP: &str = "INSERT INTO chat_groups \
 const INSERT_MEMBER: &str =
     "INSERT INTO group_members (group_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)";
 
-const DISSOLVE: &str = "UPDATE chat_groups SET status = 'dissolved', dissolved_at = ? \
-    WHERE id = ? AND status = 'active'";
+const DISSOLVE: &str = "UPDATE chat_groups SET status = 'dissolved', dissolved_at = ?, \
+    member_version = member_version + 1 WHERE id = ? AND status = 'active'";
 
 async fn insert_member(conn: &mut AnyConnection, m: &GroupMember) -> Result<(), sqlx::Error> {
     sqlx::query(INSERT_MEMBER)
@@ -222,7 +222,17 @@ impl Store {
         row.as_ref().map(rows::group_member).transpose()
     }
 
+    /// Adds or removes a member and raises the group's membership version.
     async fn apply_membership(
+        conn: &mut AnyConnection,
+        group: &Group,
+        change: &MembershipChange,
+    ) -> Result<(), DomainError> {
+        Self::write_membership(conn, group, change).await?;
+        member_versions::bump(conn, &group.id).await
+    }
+
+    async fn write_membership(
         conn: &mut AnyConnection,
         group: &Group,
         change: &MembershipChange,
@@ -471,6 +481,28 @@ impl GroupRepository for Store {
             .await
             .map_err(db_err)?;
         found.iter().map(rows::group).collect()
+    }
+
+    async fn member_versions(
+        &self,
+        groups: &[GroupId],
+    ) -> Result<Vec<(GroupId, u64)>, DomainError> {
+        self.read_member_versions(groups).await
+    }
+
+    async fn member_snapshot(
+        &self,
+        group: &GroupId,
+    ) -> Result<Option<MemberSnapshot>, DomainError> {
+        self.read_member_snapshot(group).await
+    }
+
+    async fn sender_standing(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<Option<SenderStanding>, DomainError> {
+        self.read_sender_standing(group, user).await
     }
 }
 

@@ -22,6 +22,24 @@ pub(crate) const MAX_BODY_LEN: usize = 16 * 1024 * 1024 - 1;
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
     (group_id, seq, sender_id, client_msg_id, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)";
 
+/// Most rows in one multi-row INSERT (6 parameters each: well under SQLite's 32,766
+/// and MySQL's 65,535 placeholders).
+const ROWS_PER_INSERT: usize = 500;
+
+/// A multi-row INSERT of `rows` rows.
+fn insert_rows(rows: usize) -> String {
+    let mut q = String::from(
+        "INSERT INTO messages (group_id, seq, sender_id, client_msg_id, body, sent_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            q.push_str(", ");
+        }
+        q.push_str("(?, ?, ?, ?, ?, ?)");
+    }
+    q
+}
+
 /// A seq or position as the database's signed 64-bit integer.
 pub(crate) fn to_db(field: &'static str, v: u64) -> Result<i64, DomainError> {
     i64::try_from(v).map_err(|_| DomainError::invalid(field, "is too large"))
@@ -101,6 +119,35 @@ impl Store {
         }
     }
 
+    /// Inserts all of `messages` with as few statements as possible. `Ok(false)` when a
+    /// row clashed with a stored one (a retry, or a seq taken): the caller rolls back
+    /// and goes row by row to find which.
+    async fn insert_all<'a>(
+        conn: &mut AnyConnection,
+        messages: impl Iterator<Item = &'a ChatMessage>,
+    ) -> Result<bool, DomainError> {
+        let messages: Vec<&ChatMessage> = messages.collect();
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let q = insert_rows(chunk.len());
+            let mut query = sqlx::query(&q);
+            for m in chunk {
+                query = query
+                    .bind(m.group_id.as_str())
+                    .bind(to_db("seq", m.seq)?)
+                    .bind(m.sender_id.as_str())
+                    .bind(m.client_msg_id.as_str())
+                    .bind(m.body.as_str())
+                    .bind(m.sent_at.unix_millis());
+            }
+            match query.execute(&mut *conn).await {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Ok(false),
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        Ok(true)
+    }
+
     /// See [`MessageRepository::append_messages`].
     pub async fn append_messages(
         &self,
@@ -112,12 +159,21 @@ impl Store {
         for m in batch {
             validate(m)?;
         }
-        let mut tx = self.begin_write().await?;
+        let mut hot = self.hot().await?;
+        let mut tx = self.begin_write_on(&mut hot).await?;
+        if Self::insert_all(&mut tx, batch.iter()).await? {
+            tx.commit().await.map_err(db_err)?;
+            hot.keep();
+            return Ok(batch.iter().cloned().map(AppendOutcome::Stored).collect());
+        }
+        tx.rollback().await.map_err(db_err)?;
+        let mut tx = self.begin_write_on(&mut hot).await?;
         let mut out = Vec::with_capacity(batch.len());
         for m in batch {
             out.push(self.append_one(&mut tx, m).await?);
         }
         tx.commit().await.map_err(db_err)?;
+        hot.keep();
         Ok(out)
     }
 
@@ -132,7 +188,30 @@ impl Store {
         for m in runs.iter().flatten() {
             validate(m)?;
         }
-        let mut tx = self.begin_write().await?;
+        let all_stored = || {
+            runs.iter()
+                .map(|run| run.iter().cloned().map(AppendOutcome::Stored).collect())
+                .collect()
+        };
+        let mut hot = self.hot().await?;
+        let rows: usize = runs.iter().map(Vec::len).sum();
+        if rows <= ROWS_PER_INSERT {
+            // One statement is atomic on its own: no BEGIN and COMMIT round trips.
+            if Self::insert_all(&mut hot, runs.iter().flatten()).await? {
+                hot.keep();
+                return Ok(all_stored());
+            }
+        } else {
+            let mut tx = self.begin_write_on(&mut hot).await?;
+            if Self::insert_all(&mut tx, runs.iter().flatten()).await? {
+                tx.commit().await.map_err(db_err)?;
+                hot.keep();
+                return Ok(all_stored());
+            }
+            tx.rollback().await.map_err(db_err)?;
+        }
+        // Something clashed and nothing was kept: row by row, to tell which.
+        let mut tx = self.begin_write_on(&mut hot).await?;
         let mut out = Vec::with_capacity(runs.len());
         for run in runs {
             let mut outcomes = Vec::with_capacity(run.len());
@@ -147,6 +226,7 @@ impl Store {
             out.push(outcomes);
         }
         tx.commit().await.map_err(db_err)?;
+        hot.keep();
         Ok(out)
     }
 

@@ -11,7 +11,9 @@ mod connect;
 mod dialect;
 mod error;
 mod groups;
+mod hot;
 mod inbox;
+mod member_versions;
 mod messages;
 mod notifications;
 mod outbox;
@@ -56,6 +58,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     new_rows: Arc<Notify>,
+    hot: Arc<hot::HotLanes>,
 }
 
 impl fmt::Debug for Store {
@@ -73,8 +76,10 @@ impl Store {
         self.backend
     }
 
-    /// Closes the pool, waiting for connections in use to come back.
+    /// Closes the pool, waiting for connections in use to come back, and the
+    /// dedicated connections of the hot paths.
     pub async fn close(&self) {
+        self.hot.close().await;
         self.pool.close().await;
     }
 

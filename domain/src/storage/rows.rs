@@ -19,13 +19,30 @@ use crate::types::{
 /// A text column. sqlx 0.8's `Any` driver reports MySQL `TEXT` columns as `BLOB`
 /// (transact-rs/sqlx#3390, fixed only in a later, breaking release), so a column that
 /// does not decode as text is read as bytes and checked to be UTF-8.
-fn text(row: &AnyRow, col: &str) -> Result<String, DomainError> {
+pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, DomainError> {
     match row.try_get::<String, _>(col) {
         Ok(s) => Ok(s),
         Err(sqlx::Error::ColumnDecode { .. }) => {
             let bytes = row.try_get::<Vec<u8>, _>(col).map_err(db_err)?;
             String::from_utf8(bytes)
                 .map_err(|_| DomainError::internal(format!("stored {col} is not UTF-8")))
+        }
+        Err(e) => Err(db_err(e)),
+    }
+}
+
+/// A nullable text column (see [`text`] for why bytes are accepted).
+pub(crate) fn optional_text(row: &AnyRow, col: &str) -> Result<Option<String>, DomainError> {
+    match row.try_get::<Option<String>, _>(col) {
+        Ok(s) => Ok(s),
+        Err(sqlx::Error::ColumnDecode { .. }) => {
+            let bytes = row.try_get::<Option<Vec<u8>>, _>(col).map_err(db_err)?;
+            bytes
+                .map(|b| {
+                    String::from_utf8(b)
+                        .map_err(|_| DomainError::internal(format!("stored {col} is not UTF-8")))
+                })
+                .transpose()
         }
         Err(e) => Err(db_err(e)),
     }

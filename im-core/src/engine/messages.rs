@@ -32,7 +32,14 @@ impl Engine {
                 max,
             });
         }
-        self.ensure_member(group, sender).await?;
+        let pipeline_checks = self
+            .inner
+            .pipeline
+            .as_ref()
+            .is_some_and(|p| p.checks_membership());
+        if !pipeline_checks {
+            self.ensure_member(group, sender).await?;
+        }
         let draft = Draft {
             group_id: group.clone(),
             sender_id: sender.clone(),
