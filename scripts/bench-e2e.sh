@@ -9,7 +9,11 @@
 #   USERS=200 GROUP_COUNT=20 RATE=2000 DURATION=10 scripts/bench-e2e.sh mariadb-redis
 #
 # PARTITIONS: streams/partitions per topic (default 4); ROUTING: how the IM nodes get
-# stored messages, presence (default) or broadcast (im.push_routing).
+# stored messages, presence (default) or broadcast (im.push_routing). Kafka: a fresh
+# tansu broker per run unless MQ_TEST_KAFKA_BROKERS names one, with KAFKA_ENGINE memory
+# (default) or sqlite; FETCH_WAIT_MS (default 10: tansu holds every fetch this long)
+# and LINGER_MS (default 1) set broker.fetch_wait_ms and broker.linger_ms.
+# LOADGEN_ARGS: extra loadgen flags (e.g. --json).
 #
 # Offered deliveries/s = RATE x members per group (USERS / GROUP_COUNT).
 set -euo pipefail
@@ -26,6 +30,7 @@ cleanup() {
   services_stop
 }
 trap cleanup EXIT
+kafka_given="${MQ_TEST_KAFKA_BROKERS:-}"
 services_start_redis
 services_start_mysql
 
@@ -55,11 +60,38 @@ watch_args() {
     [ -e "$f" ] || continue
     echo "--watch $(basename "$f" .pid)=$(cat "$f")"
   done
-  for name in mariadbd redis-server tansu; do
+  for name in mariadbd redis-server; do
     pid=$(pgrep -x "$name" | head -1 || true)
     [ -n "$pid" ] && echo "--watch $name=$pid"
   done
+  if [ -n "$kafka_given" ]; then
+    pid=$(pgrep -x tansu | head -1 || true)
+    [ -n "$pid" ] && echo "--watch tansu=$pid"
+  fi
   true
+}
+
+# A fresh tansu broker (engine $KAFKA_ENGINE) on a free port, stopped with the run;
+# prints its address.
+fresh_tansu() {
+  if ! command -v tansu >/dev/null 2>&1; then
+    echo "installing the tansu broker into ~/.cargo/bin (once per machine, about 8 minutes)" >&2
+    cargo install tansu --locked --features dynostore,libsql >&2
+  fi
+  local port dir engine
+  port="$(free_port)"
+  dir="$SERVICES_DIR/tansu-$port"
+  mkdir -p "$dir"
+  case "${KAFKA_ENGINE:-memory}" in
+    memory) engine="memory://tansu/" ;;
+    sqlite) engine="sqlite://tansu.db" ;;
+    *) echo "KAFKA_ENGINE must be memory or sqlite" >&2; return 2 ;;
+  esac
+  (cd "$dir" && exec tansu broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine "$engine" >"$dir/log" 2>&1) &
+  echo $! >"$SERVICES_DIR/tansu.pid"
+  wait_for_port 127.0.0.1 "$port" 30 >&2
+  echo "127.0.0.1:$port"
 }
 
 stop_all() {
@@ -105,9 +137,11 @@ for shape in "${shapes[@]}"; do
       base=$(SOCIAL_IM_BROKER__KIND=redis SOCIAL_IM_BROKER__URL="$MQ_TEST_REDIS_URL" \
         SOCIAL_IM_BROKER__KEY_PREFIX="bench-$(date +%s%N):" SOCIAL_IM_BROKER__PARTITIONS="${PARTITIONS:-4}" three_servers) ;;
     mariadb-kafka)
-      services_start_kafka
-      base=$(SOCIAL_IM_BROKER__KIND=kafka SOCIAL_IM_BROKER__BROKERS="$MQ_TEST_KAFKA_BROKERS" \
-        SOCIAL_IM_BROKER__TOPIC_PREFIX="bench-$(date +%s%N)." SOCIAL_IM_BROKER__PARTITIONS="${PARTITIONS:-4}" three_servers) ;;
+      kafka="${kafka_given:-$(fresh_tansu)}"
+      echo "kafka: $kafka (${kafka_given:+given}${kafka_given:-fresh tansu, ${KAFKA_ENGINE:-memory} engine})"
+      base=$(SOCIAL_IM_BROKER__KIND=kafka SOCIAL_IM_BROKER__BROKERS="$kafka" \
+        SOCIAL_IM_BROKER__TOPIC_PREFIX="bench-$(date +%s%N)." SOCIAL_IM_BROKER__PARTITIONS="${PARTITIONS:-4}" \
+        SOCIAL_IM_BROKER__FETCH_WAIT_MS="${FETCH_WAIT_MS:-10}" SOCIAL_IM_BROKER__LINGER_MS="${LINGER_MS:-1}" three_servers) ;;
     *) echo "unknown shape $shape" >&2; exit 2 ;;
   esac
   # shellcheck disable=SC2046

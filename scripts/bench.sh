@@ -79,10 +79,19 @@ relay_bin=$(cargo bench -q -p im-core --bench loopback_fanout --no-run --message
 micro micro-relay sh -c "ulimit -n 20000 2>/dev/null; exec \"$relay_bin\" --serve \"\$0\""
 
 echo "== chat end to end"
-for shape in all-in-one mariadb-redis mariadb-kafka; do
-  env "${e2e[@]}" PARTITIONS="${PARTITIONS:-16}" LOADGEN_ARGS=--json scripts/bench-e2e.sh "$shape" \
-    | tee "$out/e2e-$shape.log"
-  grep '^{' "$out/e2e-$shape.log" | tail -1 >"$out/e2e-$shape.json" || true
+# name  shape  environment (see scripts/bench-e2e.sh)
+e2e_runs=(
+  "all-in-one|all-in-one|"
+  "mariadb-redis-broadcast|mariadb-redis|ROUTING=broadcast PARTITIONS=16"
+  "mariadb-redis-presence|mariadb-redis|ROUTING=presence PARTITIONS=16"
+  "mariadb-kafka-broadcast|mariadb-kafka|ROUTING=broadcast PARTITIONS=4 KAFKA_ENGINE=memory"
+  "mariadb-kafka-sqlite|mariadb-kafka|ROUTING=broadcast PARTITIONS=4 KAFKA_ENGINE=sqlite"
+)
+for run in "${e2e_runs[@]}"; do
+  IFS='|' read -r name shape vars <<<"$run"
+  # shellcheck disable=SC2086
+  env "${e2e[@]}" $vars LOADGEN_ARGS=--json scripts/bench-e2e.sh "$shape" | tee "$out/e2e-$name.log"
+  grep '^{' "$out/e2e-$name.log" | tail -1 >"$out/e2e-$name.json" || true
 done
 
 python3 scripts/bench_report.py "$out" docs/benchmarks.md ${smoke:+--smoke}

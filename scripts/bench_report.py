@@ -79,6 +79,15 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), {mem}, Linux {platform.release()}"
 
 
+E2E_RUNS = (
+    ("all-in-one", "all-in-one (SQLite, in-memory broker)"),
+    ("mariadb-redis-broadcast", "3 servers + 2 IM nodes + gateway, MariaDB + Redis Streams, push_routing broadcast"),
+    ("mariadb-redis-presence", "the same, push_routing presence (router + node topics)"),
+    ("mariadb-kafka-broadcast", "3 servers + 2 IM nodes + gateway, MariaDB + Kafka (tansu, memory engine)"),
+    ("mariadb-kafka-sqlite", "the same on tansu's sqlite engine"),
+)
+
+
 def summary(out):
     rows = []  # figure, measured, target, reference, ratio, met
     # mq: the benchmarks print their own summary rows.
@@ -141,19 +150,21 @@ def summary(out):
         ])
 
     # Chat end to end.
-    for shape, label in (("all-in-one", "all-in-one (SQLite, in-memory broker)"),
-                         ("mariadb-redis", "3 servers + 2 IM nodes + gateway, MariaDB + Redis Streams"),
-                         ("mariadb-kafka", "3 servers + 2 IM nodes + gateway, MariaDB + Kafka (tansu)")):
-        r = load_json(os.path.join(out, f"e2e-{shape}.json"))
+    for name, label in E2E_RUNS:
+        r = load_json(os.path.join(out, f"e2e-{name}.json"))
         if not r:
             continue
         p99 = r["latency_ms"]["p99"]
         met = p99 < 50 and r["deliveries_per_second"] >= 20000 * 0.95 and r["lost"] == 0
+        cpu = r.get("cpu_s") or {}
+        window = r.get("window_s") or 0
+        busy = sum(cpu.values())
+        cpu_text = f"; all processes {busy / window:.2f} cores" if window else ""
         rows.append([
             f"chat end to end, {label}: {r['users']} users in {r['groups']} groups, "
             f"{r['offered_rate']:.0f} msg/s offered",
             f"{fmt(r['deliveries_per_second'], ' deliveries/s')}, p50 {r['latency_ms']['p50']:.1f} ms, "
-            f"p99 {p99:.1f} ms; lost {r['lost']}, out of order {r['out_of_order']}",
+            f"p99 {p99:.1f} ms; lost {r['lost']}, out of order {r['out_of_order']}{cpu_text}",
             "p99 < 50 ms at 20,000 deliveries/s" + (" (met)" if met else " (missed)"),
             "OpenIM: average 369 ms at 3,100 msg/s (published, not this run)",
             "",
@@ -181,16 +192,16 @@ def section(out, smoke):
                         ("im-idle.md", "im-core: idle memory"),
                         ("im-fanout.md", "im-core: in-process fan-out"),
                         ("im-loopback.md", "im-core: loopback fan-out beside gorilla-hub"),
-                        ("e2e-all-in-one.log", "end to end: all-in-one"),
-                        ("e2e-mariadb-redis.log", "end to end: MariaDB + Redis Streams"),
-                        ("e2e-mariadb-kafka.log", "end to end: MariaDB + Kafka")):
+                        ("micro-relay.json", "loadgen, micro protocol: im-core relay"),
+                        ("micro-gorilla.json", "loadgen, micro protocol: gorilla-hub"),
+                        ) + tuple((f"e2e-{n}.log", f"end to end: {l}") for n, l in E2E_RUNS):
         text = read(os.path.join(out, name)).strip()
         if not text:
             continue
         lines.append(f"#### {title}")
         lines.append("")
-        if name.endswith(".log"):
-            kept = [l for l in text.splitlines() if not l.startswith("{")]
+        if name.endswith(".log") or name.endswith(".json"):
+            kept = [l for l in text.splitlines() if name.endswith(".json") or not l.startswith("{")]
             lines.append("```")
             lines.extend(kept)
             lines.append("```")

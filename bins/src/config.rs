@@ -196,6 +196,14 @@ pub enum BrokerSettings {
         /// Partitions of the topics this deployment creates (default 4).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         partitions: Option<i32>,
+        /// How long the producer waits to fill a batch, in milliseconds (default 5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        linger_ms: Option<u64>,
+        /// Longest a fetch waits at the broker for new records, in milliseconds
+        /// (default 100). Kafka answers as soon as records arrive; a broker that holds
+        /// every fetch this long (tansu 0.6) adds it to each hop of a message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fetch_wait_ms: Option<u64>,
     },
 }
 

@@ -53,6 +53,10 @@ fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
             [broker]
             kind = "kafka"
             brokers = "127.0.0.1:9092"
+            fetch_wait_ms = 10
+
+            [im]
+            push_routing = "broadcast"
             "#,
         )?;
         jail.set_env("SOCIAL_IM_HTTP__BODY_LIMIT", "2048");
@@ -69,8 +73,9 @@ fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
         assert_eq!(s.http.request_timeout_ms, 10_000, "untouched: the default");
         assert_eq!(s.database.url, "mysql://root@127.0.0.1:3306/test");
         assert!(
-            matches!(&s.broker, BrokerSettings::Kafka { brokers, .. } if brokers == "127.0.0.1:9092")
+            matches!(&s.broker, BrokerSettings::Kafka { brokers, fetch_wait_ms: Some(10), linger_ms: None, .. } if brokers == "127.0.0.1:9092")
         );
+        assert_eq!(s.im.push_routing, bins::config::PushRouting::Broadcast);
         assert_eq!(
             s.auth.jwt_secret.as_deref(),
             Some("a-secret-of-at-least-thirty-two-bytes!!")
@@ -132,6 +137,7 @@ fn bad_values_are_refused_with_the_setting_named() {
         ("SOCIAL_IM_AUTH__ISSUER", "  ", "auth.issuer"),
         ("SOCIAL_IM_AUTH__TOKEN_TTL_SECS", "0", "auth.token_ttl_secs"),
         ("SOCIAL_IM_HTTP__BODY_LIMIT", "lots", "body_limit"),
+        ("SOCIAL_IM_IM__PUSH_ROUTING", "everywhere", "push_routing"),
     ];
     for (var, value, named) in cases {
         Jail::expect_with(|jail| {

@@ -1,19 +1,22 @@
 //! Two IM nodes sharing MariaDB, Redis (presence: who is connected where) and a broker
 //! (Redis Streams, Kafka): members of one group connected to different nodes receive the
-//! same messages in the same order, routed to the nodes that hold them; a member removed
-//! through one node stops receiving on the other at once; presence follows sessions.
+//! same messages in the same order, routed to the nodes that hold them (or read by every
+//! node, `im.push_routing = broadcast`); a member removed through one node stops
+//! receiving on the other at once, although that node had the group's member list
+//! cached; presence follows sessions.
 
 // Tests may panic on what they did not expect.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use bins::config::PushRouting;
 use serde_json::json;
 use support::ws::WsClient;
 use support::{Bus, Db, Env};
 
-async fn two_nodes(bus: Bus) -> anyhow::Result<()> {
-    let env = Env::start_two_im_nodes(Db::MariaDb, bus).await?;
+async fn two_nodes(bus: Bus, routing: PushRouting) -> anyhow::Result<()> {
+    let env = Env::start_two_im_nodes(Db::MariaDb, bus, routing).await?;
     let mut added = env.watch("group.member.added").await?;
     let mut names = Vec::new();
     let mut tokens = Vec::new();
@@ -140,10 +143,15 @@ async fn redis_presence(env: &Env, users: &[String]) -> anyhow::Result<Vec<Vec<S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_im_nodes_on_redis_streams() -> anyhow::Result<()> {
-    two_nodes(Bus::Redis).await
+    two_nodes(Bus::Redis, PushRouting::Presence).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_im_nodes_on_redis_streams_broadcast() -> anyhow::Result<()> {
+    two_nodes(Bus::Redis, PushRouting::Broadcast).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_im_nodes_on_kafka() -> anyhow::Result<()> {
-    two_nodes(Bus::Kafka).await
+    two_nodes(Bus::Kafka, PushRouting::Presence).await
 }

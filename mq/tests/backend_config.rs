@@ -196,6 +196,20 @@ mod kafka_backend {
                     ..base.clone()
                 },
             ),
+            (
+                "fetch_wait",
+                KafkaConfig {
+                    fetch_wait: Duration::ZERO,
+                    ..base.clone()
+                },
+            ),
+            (
+                "fetch_wait",
+                KafkaConfig {
+                    fetch_wait: Duration::from_secs(3600),
+                    ..base.clone()
+                },
+            ),
         ];
         for (what, cfg) in cases {
             let err = KafkaBroker::connect(cfg).expect_err(what);

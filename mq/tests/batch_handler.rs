@@ -48,7 +48,10 @@ impl BatchHandler for Numbers {
         msgs: Vec<Message>,
         _ctx: &HandlerContext,
     ) -> Result<Vec<Message>, BatchFailure> {
-        self.sizes.lock().unwrap_or_else(PoisonError::into_inner).push(msgs.len());
+        self.sizes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(msgs.len());
         if let Some(every) = self.faults.panic_every {
             let boom = msgs
                 .iter()
@@ -178,7 +181,10 @@ async fn run(
             consumer_fn(move |msg: Message| {
                 let poisoned = Arc::clone(&poisoned);
                 async move {
-                    poisoned.lock().unwrap_or_else(PoisonError::into_inner).push(number(&msg)?);
+                    poisoned
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(number(&msg)?);
                     Ok(())
                 }
             }),
@@ -204,8 +210,14 @@ async fn run(
         seen.load(Ordering::SeqCst)
     );
     assert_eq!(broker.lag("numbers", "numbers")?, 0, "input left unhandled");
-    let outputs = outputs.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    let poisoned = poisoned.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let outputs = outputs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let poisoned = poisoned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     let sizes = sizes.lock().unwrap_or_else(PoisonError::into_inner).clone();
     Ok(Run {
         outputs,

@@ -56,7 +56,10 @@ impl RedisPresence {
     /// Connects to `url`; this node is `node`; keys start with `prefix`. Starts the
     /// renewal task (it ends with the last clone).
     pub async fn connect(url: &str, prefix: &str, node: &str) -> Result<Self, PresenceError> {
-        let client = redis::Client::open(url)?;
+        // Nagle off: presence lookups are small commands on the push path.
+        let info = redis::IntoConnectionInfo::into_connection_info(url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let redis = client.get_connection_manager().await?;
         let presence = Self {
             redis,

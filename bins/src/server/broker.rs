@@ -66,10 +66,18 @@ impl Broker {
                 brokers,
                 topic_prefix,
                 partitions,
+                linger_ms,
+                fetch_wait_ms,
             } => {
                 let mut config = KafkaConfig::new(brokers.clone());
                 if let Some(p) = partitions {
                     config.create_topics = Some(*p);
+                }
+                if let Some(ms) = linger_ms {
+                    config.linger = std::time::Duration::from_millis(*ms);
+                }
+                if let Some(ms) = fetch_wait_ms {
+                    config.fetch_wait = std::time::Duration::from_millis(*ms);
                 }
                 let broker = KafkaBroker::connect(config)?;
                 let (publisher, subscriber): (Arc<dyn Publisher>, Arc<dyn Subscriber>) =

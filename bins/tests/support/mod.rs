@@ -92,7 +92,11 @@ impl Env {
     /// The user and activity servers and two IM nodes sharing the database and `bus`.
     /// Presence is kept in Redis (`MQ_TEST_REDIS_URL`) under a prefix of the test's own,
     /// so stored messages are routed to the nodes that need them.
-    pub(crate) async fn start_two_im_nodes(db: Db, bus: Bus) -> anyhow::Result<Self> {
+    pub(crate) async fn start_two_im_nodes(
+        db: Db,
+        bus: Bus,
+        routing: bins::config::PushRouting,
+    ) -> anyhow::Result<Self> {
         let prefix = format!("t-{}:", uuid::Uuid::now_v7().simple());
         let mut env = Self::start_servers(db, bus, true, |s| {
             s.im.presence_redis_url = Some(
@@ -100,6 +104,7 @@ impl Env {
                     .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             );
             s.im.presence_key_prefix = prefix.clone();
+            s.im.push_routing = routing;
         })
         .await?;
         let mut settings = env.settings.clone();
@@ -159,6 +164,8 @@ impl Env {
                     .unwrap_or_else(|_| "127.0.0.1:9092".into()),
                 topic_prefix: Some(format!("t-{unique}.")),
                 partitions: None,
+                linger_ms: None,
+                fetch_wait_ms: None,
             },
         };
         settings.auth.jwt_secret = Some(SECRET.into());

@@ -26,6 +26,27 @@ async fn admin(sql: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Kills every server connection to the test's MariaDB database (as a server restart
+/// or a network cut would); nothing on SQLite.
+pub(crate) async fn kill_connections_of(t: &TestDb) -> anyhow::Result<()> {
+    use sqlx::{Connection, Row};
+    let Some(name) = &t.mysql_db else {
+        return Ok(());
+    };
+    let mut conn = sqlx::MySqlConnection::connect(&mysql_base()).await?;
+    let ids = sqlx::query("SELECT id FROM information_schema.processlist WHERE db = ?")
+        .bind(name)
+        .fetch_all(&mut conn)
+        .await?;
+    for row in ids {
+        let id: u64 = row.try_get("id")?;
+        // A connection may end by itself meanwhile.
+        let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
 /// A migrated store on its own database.
 pub(crate) struct TestDb {
     pub(crate) store: Store,

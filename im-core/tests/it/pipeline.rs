@@ -213,3 +213,66 @@ async fn the_session_hook_runs_before_the_first_request() {
         .expect("on_session_ended ran once the client went away");
     assert_eq!(server.engine.connections().connection_count(), 0);
 }
+
+/// A pipeline that decides membership itself (as one that reads the group's status
+/// anyway would): `guest` may send to `g` although the engine's membership does not
+/// list them; `mallory` may not.
+struct OwnMembership {
+    sequencer: Sequencer,
+}
+
+#[async_trait]
+impl SendPipeline for OwnMembership {
+    async fn submit(&self, draft: Draft) -> Result<Appended, EngineError> {
+        if draft.sender_id.as_str() == "mallory" {
+            return Err(EngineError::NotMember);
+        }
+        Ok(self.sequencer.append(draft, |_| async {}).await?)
+    }
+
+    fn checks_membership(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_pipeline_that_checks_membership_replaces_the_engines_check() {
+    let store = Arc::new(InMemoryStore::new());
+    let pipeline = Arc::new(OwnMembership {
+        sequencer: Sequencer::new(store.clone()),
+    });
+    let server = TestServer::start_custom(test_config(), store.clone(), store.clone(), |b| {
+        b.pipeline(pipeline)
+    })
+    .await;
+    server.join("g", &["alice"]);
+    let mut guest = server.client("guest").await;
+    let mut seen = Vec::new();
+    assert_eq!(guest.send_and_confirm("g", "c1", "hi", &mut seen).await, 1);
+
+    let mut mallory = server.client("mallory").await;
+    mallory.send_msg("g", "c2", "let me in").await;
+    let (code, reference) = mallory.expect_error().await;
+    assert_eq!(code, ErrorCode::NotMember);
+    assert_eq!(reference.as_deref(), Some("c2"));
+    assert_eq!(store.latest_seq(&"g".into()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn without_the_flag_the_engine_refuses_non_members_before_the_pipeline() {
+    let store = Arc::new(InMemoryStore::new());
+    let pipeline = Arc::new(RemoteSequencer {
+        sequencer: Sequencer::new(store.clone()),
+        engine: OnceLock::new(),
+    });
+    let server = TestServer::start_custom(test_config(), store.clone(), store.clone(), |b| {
+        b.pipeline(pipeline)
+    })
+    .await;
+    server.join("g", &["alice"]);
+    let mut guest = server.client("guest").await;
+    guest.send_msg("g", "c1", "hi").await;
+    let (code, _) = guest.expect_error().await;
+    assert_eq!(code, ErrorCode::NotMember);
+    assert_eq!(store.latest_seq(&"g".into()).await.unwrap(), 0);
+}

@@ -15,6 +15,11 @@ pub struct KafkaConfig {
     pub replication: i32,
     /// How long the producer waits to fill a batch (`linger.ms`). Default 5 ms.
     pub linger: Duration,
+    /// Longest a fetch waits at the broker for new records (`fetch.wait.max.ms`).
+    /// Kafka answers as soon as records arrive, so this only bounds idle polling; some
+    /// Kafka-protocol brokers (tansu 0.6) hold every fetch this long, and then it is
+    /// the latency of each hop. Default 100 ms (librdkafka's is 500 ms).
+    pub fetch_wait: Duration,
     /// Consumer group session timeout: a crashed member's partitions move to a live one
     /// after at most this long. Default 10 s.
     pub session_timeout: Duration,
@@ -42,6 +47,7 @@ impl KafkaConfig {
             create_topics: Some(4),
             replication: 1,
             linger: Duration::from_millis(5),
+            fetch_wait: Duration::from_millis(100),
             session_timeout: Duration::from_secs(10),
             redelivery_delay: Duration::from_millis(100),
             commit_interval: Duration::from_millis(500),
@@ -100,6 +106,11 @@ impl KafkaConfig {
             "KafkaConfig::linger",
             self.linger <= Duration::from_secs(300),
             "must be at most 300 s (librdkafka's limit)",
+        )?;
+        check(
+            "KafkaConfig::fetch_wait",
+            !self.fetch_wait.is_zero() && self.fetch_wait <= Duration::from_secs(300),
+            "must be between 1 ms and 300 s",
         )?;
         check(
             "KafkaConfig::max_message_bytes",

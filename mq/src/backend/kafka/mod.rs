@@ -126,6 +126,9 @@ impl KafkaBroker {
     fn client_config(config: &KafkaConfig, ours: &[(&str, String)]) -> ClientConfig {
         let mut cc = ClientConfig::new();
         cc.set("bootstrap.servers", &config.brokers);
+        // librdkafka leaves Nagle's algorithm on: a small request written while an
+        // earlier one is unacknowledged waits for the broker's delayed ACK.
+        cc.set("socket.nagle.disable", "true");
         for (k, v) in ours {
             cc.set(*k, v);
         }
@@ -292,6 +295,10 @@ impl Subscriber for KafkaBroker {
                 ("enable.auto.offset.store", "false".into()),
                 ("auto.offset.reset", "earliest".into()),
                 ("enable.partition.eof", "false".into()),
+                (
+                    "fetch.wait.max.ms",
+                    self.config.fetch_wait.as_millis().max(1).to_string(),
+                ),
                 (
                     "session.timeout.ms",
                     self.config.session_timeout.as_millis().to_string(),

@@ -115,7 +115,7 @@ impl RedisBroker {
                 "TrimPolicy::MaxLen: streams are trimmed whether or not every group has handled their entries"
             );
         }
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| backend_error(&e))?;
+        let client = open_client(&config.url)?;
         let conn = Self::manager(&client, config.command_timeout).await?;
         Ok(Self {
             config: Arc::new(config),
@@ -205,4 +205,16 @@ impl Subscriber for RedisBroker {
         .await?;
         Ok(Box::new(sub))
     }
+}
+
+/// A client for `url` whose TCP connections send small commands at once (the `redis`
+/// crate leaves Nagle's algorithm on: a command written while an earlier one is
+/// unacknowledged would wait for the server's delayed ACK, up to 40 ms).
+fn open_client(url: &str) -> Result<redis::Client, Error> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| backend_error(&e))?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info).map_err(|e| backend_error(&e))
 }
