@@ -39,7 +39,7 @@ pub(crate) async fn kill_connections_of(t: &TestDb) -> anyhow::Result<()> {
         .fetch_all(&mut conn)
         .await?;
     for row in ids {
-        let id: u64 = row.try_get("id")?;
+        let id: i64 = row.try_get("id")?;
         // A connection may end by itself meanwhile.
         let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
     }
