@@ -138,7 +138,11 @@ for shape in "${shapes[@]}"; do
         SOCIAL_IM_BROKER__KEY_PREFIX="bench-$(date +%s%N):" SOCIAL_IM_BROKER__PARTITIONS="${PARTITIONS:-4}" three_servers) ;;
     mariadb-kafka)
       kafka="${kafka_given:-$(fresh_tansu)}"
-      echo "kafka: $kafka (${kafka_given:+given}${kafka_given:-fresh tansu, ${KAFKA_ENGINE:-memory} engine})"
+      if [ -n "$kafka_given" ]; then
+        echo "kafka: $kafka (given)"
+      else
+        echo "kafka: $kafka (a fresh tansu, ${KAFKA_ENGINE:-memory} engine)"
+      fi
       base=$(SOCIAL_IM_BROKER__KIND=kafka SOCIAL_IM_BROKER__BROKERS="$kafka" \
         SOCIAL_IM_BROKER__TOPIC_PREFIX="bench-$(date +%s%N)." SOCIAL_IM_BROKER__PARTITIONS="${PARTITIONS:-4}" \
         SOCIAL_IM_BROKER__FETCH_WAIT_MS="${FETCH_WAIT_MS:-10}" SOCIAL_IM_BROKER__LINGER_MS="${LINGER_MS:-1}" three_servers) ;;

@@ -90,6 +90,9 @@ pub enum DomainError {
     /// The organiser rejected this user's sign-up earlier.
     #[error("sign-up was rejected by the organiser")]
     SignupRejected,
+    /// The organiser removed this user from the activity's group.
+    #[error("removed from this activity's group by the organiser")]
+    RemovedByOrganiser,
     /// Approve or reject was asked for a sign-up that is not pending.
     #[error("sign-up is not pending")]
     SignupNotPending,
@@ -158,6 +161,7 @@ impl DomainError {
             Self::NotSignedUp => "not_signed_up",
             Self::OrganiserCannotLeave => "organiser_cannot_leave",
             Self::SignupRejected => "signup_rejected",
+            Self::RemovedByOrganiser => "removed_by_organiser",
             Self::SignupNotPending => "signup_not_pending",
             Self::CapacityBelowMembers => "capacity_below_members",
             Self::GroupAlreadySet => "group_already_set",
@@ -193,6 +197,7 @@ impl DomainError {
             | Self::NotSignedUp
             | Self::OrganiserCannotLeave
             | Self::SignupRejected
+            | Self::RemovedByOrganiser
             | Self::SignupNotPending
             | Self::CapacityBelowMembers
             | Self::GroupAlreadySet

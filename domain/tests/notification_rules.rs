@@ -2,7 +2,7 @@
 
 use domain::events::{
     topics, ActivityCancelled, ActivityChanges, ActivityMemberJoined, ActivityMemberLeft,
-    ActivitySignupRejected, ActivityUpdated, GroupMemberRemoved, UserRegistered,
+    ActivitySignupRejected, ActivityUpdated, GroupDissolved, GroupMemberRemoved, UserRegistered,
 };
 use domain::service::kinds;
 use domain::{
@@ -66,6 +66,7 @@ fn each_event_maps_to_its_kind_and_recipients() -> anyhow::Result<()> {
 
     let removed = |reason: &str| GroupMemberRemoved {
         group_id: GroupId::new(),
+        activity_id: Some(activity.clone()),
         user_id: user.clone(),
         by: None,
         reason: reason.into(),
@@ -123,6 +124,22 @@ fn each_event_maps_to_its_kind_and_recipients() -> anyhow::Result<()> {
     );
     assert_eq!(d.payload["reason"], "rain");
 
+    // Dissolved by the owner: every member; by a cancellation: nobody more (they got
+    // `activity_cancelled`).
+    let group = GroupId::new();
+    let dissolved = |by: Option<UserId>| GroupDissolved {
+        group_id: group.clone(),
+        by,
+        at,
+    };
+    let d = one(topics::GROUP_DISSOLVED, json(&dissolved(Some(user.clone()))))?
+        .ok_or_else(|| anyhow::anyhow!("no group_dissolved"))?;
+    assert_eq!(
+        (d.kind, d.recipients),
+        (kinds::GROUP_DISSOLVED, Recipients::Group(group.clone()))
+    );
+    assert!(one(topics::GROUP_DISSOLVED, json(&dissolved(None)))?.is_none());
+
     // Topics that notify nobody, whatever their payload.
     let left = json(&ActivityMemberLeft {
         activity_id: activity,
@@ -158,13 +175,14 @@ fn malformed_payloads_are_typed_errors() {
     }
 }
 
-const NOTIFYING: [&str; 6] = [
+const NOTIFYING: [&str; 7] = [
     topics::USER_REGISTERED,
     topics::ACTIVITY_MEMBER_JOINED,
     topics::ACTIVITY_SIGNUP_REJECTED,
     topics::GROUP_MEMBER_REMOVED,
     topics::ACTIVITY_UPDATED,
     topics::ACTIVITY_CANCELLED,
+    topics::GROUP_DISSOLVED,
 ];
 
 proptest! {
@@ -183,6 +201,7 @@ proptest! {
         let user = UserId::new();
         let e = GroupMemberRemoved {
             group_id: GroupId::new(),
+            activity_id: None,
             user_id: user.clone(),
             by: by_owner.then(UserId::new),
             reason: reason.clone(),

@@ -63,8 +63,16 @@ impl activity_service_server::ActivityService for ActivityGrpc {
         &self,
         request: Request<ListMembersRequest>,
     ) -> Result<Response<ListMembersResponse>, Status> {
+        let caller = super::auth::caller(&request)?;
         let id = activity_id(&request.into_inner().activity_id)?;
         let activity = self.activities.get(&id).await.map_err(to_status)?;
+        // Who takes part is the organiser's to see (as the HTTP sign-up list), and
+        // the platform's services'.
+        if !super::auth::is_service(&caller) && !activity.is_organiser(&caller) {
+            return Err(Status::permission_denied(
+                "forbidden: only the organiser may list the members",
+            ));
+        }
         let signups = self
             .activities
             .signups(&activity.organiser_id, &id)

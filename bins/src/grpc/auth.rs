@@ -62,6 +62,22 @@ pub fn caller<T>(request: &Request<T>) -> Result<UserId, Status> {
         .ok_or_else(|| Status::unauthenticated("unauthorized: no verified caller"))
 }
 
+/// Whether `caller` is one of the platform's services (not a user).
+pub fn is_service(caller: &UserId) -> bool {
+    caller.as_str() == SERVICE_ID
+}
+
+/// Only the platform's services may make this call (PERMISSION_DENIED for a user).
+pub fn require_service<T>(request: &Request<T>) -> Result<(), Status> {
+    if is_service(&caller(request)?) {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(
+            "forbidden: only the platform's services may make this call",
+        ))
+    }
+}
+
 /// Adds a fresh service token to every outgoing call.
 #[derive(Clone, Debug)]
 pub struct ServiceToken {

@@ -61,12 +61,30 @@ fn user_id(field: &str, raw: &str) -> Result<UserId, Status> {
     UserId::parse(raw).map_err(|e| invalid(field, e))
 }
 
+impl GroupGrpc {
+    /// A user may read a group only as a member (as over HTTP); the platform's
+    /// services read any.
+    async fn may_read(&self, caller: &UserId, group: &GroupId) -> Result<(), Status> {
+        if super::auth::is_service(caller) {
+            return Ok(());
+        }
+        match self.groups.is_member(group, caller).await.map_err(to_status)? {
+            true => Ok(()),
+            false => Err(Status::permission_denied(format!(
+                "not_member: {}",
+                domain::DomainError::NotMember
+            ))),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl group_service_server::GroupService for GroupGrpc {
     async fn get_group_by_activity(
         &self,
         request: Request<GetGroupByActivityRequest>,
     ) -> Result<Response<pb::Group>, Status> {
+        let caller = super::auth::caller(&request)?;
         let raw = request.into_inner().activity_id;
         let id = ActivityId::parse(&raw).map_err(|e| invalid("activity_id", e))?;
         match self
@@ -75,7 +93,10 @@ impl group_service_server::GroupService for GroupGrpc {
             .await
             .map_err(to_status)?
         {
-            Some(group) => Ok(Response::new(to_pb(group))),
+            Some(group) => {
+                self.may_read(&caller, &group.id).await?;
+                Ok(Response::new(to_pb(group)))
+            }
             None => Err(Status::not_found(
                 "not_found: the activity has no group yet",
             )),
@@ -86,8 +107,10 @@ impl group_service_server::GroupService for GroupGrpc {
         &self,
         request: Request<GetGroupRequest>,
     ) -> Result<Response<pb::Group>, Status> {
+        let caller = super::auth::caller(&request)?;
         let id = group_id(&request.into_inner().group_id)?;
         let group = self.groups.group(&id).await.map_err(to_status)?;
+        self.may_read(&caller, &id).await?;
         Ok(Response::new(to_pb(group)))
     }
 
@@ -95,8 +118,10 @@ impl group_service_server::GroupService for GroupGrpc {
         &self,
         request: Request<ListMembersRequest>,
     ) -> Result<Response<ListMembersResponse>, Status> {
+        let caller = super::auth::caller(&request)?;
         let id = group_id(&request.into_inner().group_id)?;
         self.groups.group(&id).await.map_err(to_status)?;
+        self.may_read(&caller, &id).await?;
         let members = self.groups.members(&id).await.map_err(to_status)?;
         Ok(Response::new(ListMembersResponse {
             members: members

@@ -18,7 +18,15 @@ pub fn to_status(err: DomainError) -> Status {
     if code == Code::Internal {
         tracing::error!(error = %err, "gRPC call failed");
     }
-    Status::new(code, format!("{}: {err}", err.code()))
+    let text = err.to_string();
+    let prefix = format!("{}: ", err.code());
+    // Some messages start with their code already ("forbidden: ..."): not twice.
+    let message = if text.starts_with(&prefix) {
+        text
+    } else {
+        format!("{prefix}{text}")
+    };
+    Status::new(code, message)
 }
 
 /// `INVALID_ARGUMENT` for a field that does not parse.

@@ -55,6 +55,7 @@ impl user_service_server::UserService for UserGrpc {
         &self,
         request: Request<VerifyTokenRequest>,
     ) -> Result<Response<VerifyTokenResponse>, Status> {
+        super::auth::require_service(&request)?;
         let claims = self
             .tokens
             .verify_claims(&request.into_inner().token)

@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -35,6 +36,9 @@ pub fn finish(routes: Router, limits: HttpLimits) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::no_route() })
         .layer(DefaultBodyLimit::max(limits.body_limit))
+        // A declared length over the limit is refused at once (413), before the body
+        // is read; the limit above also covers bodies without a length.
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,

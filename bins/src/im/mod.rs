@@ -81,6 +81,7 @@ impl ImService {
         let pipeline = BrokerPipeline::new(
             Arc::clone(&platform.broker.publisher),
             Arc::clone(&groups),
+            messages.as_ref().clone(),
             waiters.clone(),
             limits,
             &settings.node_id,

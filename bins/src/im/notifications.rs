@@ -19,13 +19,14 @@ use super::groups::handler_error;
 use super::presence::RedisPresence;
 
 /// The topics that make notifications.
-pub const NOTIFYING_TOPICS: [&str; 6] = [
+pub const NOTIFYING_TOPICS: [&str; 7] = [
     topics::USER_REGISTERED,
     topics::ACTIVITY_MEMBER_JOINED,
     topics::ACTIVITY_SIGNUP_REJECTED,
     topics::GROUP_MEMBER_REMOVED,
     topics::ACTIVITY_UPDATED,
     topics::ACTIVITY_CANCELLED,
+    topics::GROUP_DISSOLVED,
 ];
 
 /// Stored notifications on their way to every IM node, keyed by user.
@@ -90,6 +91,13 @@ impl Notifier {
                     None => return Err(DomainError::GroupNotReady),
                 }
             }
+            Recipients::Group(group) => self
+                .groups
+                .members(group)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect(),
         };
         self.notifications
             .notify(msg.id(), &recipients, draft.kind, draft.payload.clone())

@@ -19,6 +19,7 @@ use im_core::store::Appended;
 use im_core::EngineError;
 use mq::{Message, Publisher};
 
+use super::store::SqlMessages;
 use super::waiters::Waiters;
 use super::wire::{SendRequest, SEND_TOPIC};
 
@@ -50,6 +51,7 @@ impl Default for ChatLimits {
 pub struct BrokerPipeline {
     publisher: Arc<dyn Publisher>,
     groups: Arc<GroupService>,
+    messages: SqlMessages,
     waiters: Waiters,
     limits: ChatLimits,
     rate: DefaultKeyedRateLimiter<String>,
@@ -78,6 +80,7 @@ impl BrokerPipeline {
     pub fn new(
         publisher: Arc<dyn Publisher>,
         groups: Arc<GroupService>,
+        messages: SqlMessages,
         waiters: Waiters,
         limits: ChatLimits,
         node: &str,
@@ -87,6 +90,7 @@ impl BrokerPipeline {
         Self {
             publisher,
             groups,
+            messages,
             waiters,
             limits,
             rate: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
@@ -119,7 +123,11 @@ impl BrokerPipeline {
                 "the text has control characters (only newlines and tabs are allowed)",
             ));
         }
-        if text.trim().is_empty() {
+        // Whitespace and zero-width characters alone show nothing: empty.
+        let invisible = |c: char| {
+            c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+        };
+        if text.chars().all(invisible) {
             return Err(rejected(ErrorCode::InvalidField, "the text is empty"));
         }
         if chars > self.limits.max_text_chars {
@@ -132,6 +140,21 @@ impl BrokerPipeline {
             ));
         }
         Ok(())
+    }
+
+    /// The stored original of a retried send, if any (a failed read counts as none).
+    async fn original(&self, draft: &Draft) -> Option<im_core::StoredMessage> {
+        self.messages
+            .original(
+                &draft.group_id,
+                &draft.sender_id,
+                draft.client_msg_id.as_str(),
+            )
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "looking up a retried send failed");
+                None
+            })
     }
 
     /// The sender is a member of an open group (one read): `not_member` otherwise
@@ -162,7 +185,14 @@ impl BrokerPipeline {
 #[async_trait]
 impl SendPipeline for BrokerPipeline {
     async fn submit(&self, draft: Draft) -> Result<Appended, EngineError> {
-        self.check_standing(&draft).await?;
+        if let Err(refused) = self.check_standing(&draft).await {
+            // A retry of a message stored before the sender was removed or the group
+            // dissolved still gets its original seq: the retry changes nothing.
+            return match self.original(&draft).await {
+                Some(original) => Ok(Appended::Duplicate(original)),
+                None => Err(refused),
+            };
+        }
         if self.rate.check_key(&draft.sender_id.to_string()).is_err() {
             return Err(rejected(
                 ErrorCode::RateLimited,

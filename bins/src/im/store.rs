@@ -49,6 +49,22 @@ impl SqlMessages {
         }
     }
 
+    /// The message `sender` sent to `group` with `client_msg_id`, if stored (the
+    /// original of a retried send).
+    pub async fn original(
+        &self,
+        group: &GroupId,
+        sender: &UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.store
+            .message_by_client_id(&group_of(group)?, sender.as_str(), client_msg_id)
+            .await
+            .map_err(domain_err)?
+            .map(from_row)
+            .transpose()
+    }
+
     /// The newest membership version of `group` read after a write of its messages
     /// (`None` before the first, or when those reads failed).
     pub fn member_version(&self, group: &GroupId) -> Option<u64> {

@@ -67,6 +67,7 @@ fn user_parts(platform: &Platform) -> Parts<Guarded<UserServiceServer<UserGrpc>>
     let http = user_http::routes(UserState {
         users: Arc::clone(&users),
         tokens: platform.tokens.clone(),
+        login_limit: Arc::default(),
     });
     let grpc = guard(platform, UserGrpc::server(users, platform.tokens.clone()));
     Parts { http, grpc }

@@ -11,6 +11,7 @@ use domain::service::{NewUser, ProfileUpdate, UserService};
 use domain::{Profile, UserId};
 use serde::{Deserialize, Serialize};
 
+use super::login_limit::LoginLimit;
 use crate::http::{ApiError, ApiJson, ApiPath, Caller};
 
 /// What the user routes need.
@@ -20,6 +21,8 @@ pub struct UserState {
     pub users: Arc<UserService>,
     /// Verifies the callers' tokens.
     pub tokens: TokenIssuer,
+    /// Login attempts per account.
+    pub login_limit: Arc<LoginLimit>,
 }
 
 impl FromRef<UserState> for TokenIssuer {
@@ -89,6 +92,7 @@ async fn login(
     axum::extract::State(state): axum::extract::State<UserState>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    state.login_limit.attempt(&body.username)?;
     let issued = state.users.login(&body.username, &body.password).await?;
     Ok(Json(LoginResponse {
         token: issued.token,

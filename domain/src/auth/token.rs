@@ -154,6 +154,8 @@ impl TokenIssuer {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
         // Expiry is checked below against our clock, so tests can move time.
         validation.validate_exp = false;
+        // A token that says it is not valid yet is not (ours carry no `nbf`).
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
             .map_err(|e| match e.kind() {
                 JwtErrorKind::ExpiredSignature => DomainError::TokenExpired,

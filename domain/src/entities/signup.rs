@@ -15,6 +15,8 @@ pub enum SignupStatus {
     Rejected,
     /// Left (or withdrew a pending sign-up); may sign up again.
     Left,
+    /// Removed from the activity's group by the organiser; cannot sign up again.
+    Removed,
 }
 
 impl SignupStatus {
@@ -25,6 +27,7 @@ impl SignupStatus {
             Self::Accepted => "accepted",
             Self::Rejected => "rejected",
             Self::Left => "left",
+            Self::Removed => "removed",
         }
     }
 
@@ -35,6 +38,7 @@ impl SignupStatus {
             "accepted" => Ok(Self::Accepted),
             "rejected" => Ok(Self::Rejected),
             "left" => Ok(Self::Left),
+            "removed" => Ok(Self::Removed),
             _ => Err(DomainError::invalid("status", "unknown sign-up status")),
         }
     }
@@ -52,7 +56,7 @@ pub struct Signup {
     pub activity_id: ActivityId,
     /// The user.
     pub user_id: UserId,
-    /// Pending, accepted, rejected or left.
+    /// Pending, accepted, rejected, left or removed.
     pub status: SignupStatus,
     /// When the status last changed.
     pub at: Timestamp,

@@ -55,6 +55,9 @@ pub struct GroupMemberAdded {
 pub struct GroupMemberRemoved {
     /// The group.
     pub group_id: GroupId,
+    /// The group's activity (missing in events written before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<ActivityId>,
     /// The former member.
     pub user_id: UserId,
     /// Who removed them (`None` when they left themselves).

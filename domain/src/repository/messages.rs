@@ -44,6 +44,15 @@ pub trait MessageRepository: std::fmt::Debug + Send + Sync + 'static {
         runs: &[Vec<ChatMessage>],
     ) -> Result<Vec<Vec<AppendOutcome>>, DomainError>;
 
+    /// The message `sender` sent to `group` with this client message id, if any (the
+    /// original of a retried send).
+    async fn message_by_client_id(
+        &self,
+        group: &GroupId,
+        sender: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<ChatMessage>, DomainError>;
+
     /// Messages of `group` with seq above `after_seq`, in seq order, at most `limit`.
     async fn messages_after(
         &self,

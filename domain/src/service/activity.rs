@@ -1,5 +1,6 @@
 //! [`ActivityService`]: activities and sign-ups.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::activity_rules as rules;
@@ -8,7 +9,7 @@ use super::requests::{ActivityPatch, NewActivity};
 use crate::clock::{Clock, SystemClock};
 use crate::entities::{Activity, ActivityStatus, Signup, SignupStatus};
 use crate::error::DomainError;
-use crate::events::{ActivityCreated, OutboxEvent};
+use crate::events::{ActivityCreated, GroupMemberRemoved, OutboxEvent};
 use crate::repository::{ActivityRepository, SignupOutcome};
 use crate::types::{
     ActivityId, CancelReason, Capacity, Description, GroupId, Location, Title, UserId,
@@ -260,5 +261,37 @@ impl ActivityService {
         group_id: &GroupId,
     ) -> Result<Activity, DomainError> {
         self.repo.set_group_id(id, group_id, self.clock.now()).await
+    }
+
+    /// The organiser removed a member from the activity's group (`group.member.removed`
+    /// with `by` set): the sign-up ends as `removed`, so signing up again is refused
+    /// (`removed_by_organiser`); a member's place is freed and `activity.member.left`
+    /// announces it. Idempotent. An event of a member who left by themselves, or
+    /// without an activity id (written before events carried it), or of an activity
+    /// this service does not know, changes nothing.
+    pub async fn on_removed_from_group(&self, e: &GroupMemberRemoved) -> Result<(), DomainError> {
+        let (Some(activity), Some(_)) = (&e.activity_id, &e.by) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let nothing_to_do = AtomicBool::new(false);
+        let outcome = self
+            .repo
+            .change_signup(activity, &e.user_id, &|a, s| {
+                match rules::removed_from_group(a, s, &e.user_id, now)? {
+                    Some(change) => Ok(change),
+                    None => {
+                        nothing_to_do.store(true, Ordering::Relaxed);
+                        Err(DomainError::NotSignedUp)
+                    }
+                }
+            })
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(_) if nothing_to_do.load(Ordering::Relaxed) => Ok(()),
+            Err(DomainError::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 }

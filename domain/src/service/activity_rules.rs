@@ -144,6 +144,7 @@ pub(super) fn sign_up(
             return Err(DomainError::AlreadySignedUp)
         }
         Some(SignupStatus::Rejected) => return Err(DomainError::SignupRejected),
+        Some(SignupStatus::Removed) => return Err(DomainError::RemovedByOrganiser),
         Some(SignupStatus::Left) | None => {}
     }
     if a.requires_approval {
@@ -160,6 +161,40 @@ pub(super) fn sign_up(
         signup: signup(a, user, SignupStatus::Accepted, now),
         member_delta: MemberDelta::Join,
         events: vec![joined(a, user, now)?],
+    })
+}
+
+/// The organiser removed `user` from the activity's group: the sign-up ends as
+/// `removed` (no new sign-up), a member's place is freed and `activity.member.left`
+/// announces it; a user who had left or was pending is marked too, so that leaving and
+/// signing up again does not undo the removal. `None`: nothing to change (the
+/// organiser, no sign-up, or already rejected or removed).
+pub(super) fn removed_from_group(
+    a: &Activity,
+    existing: Option<&Signup>,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<Option<SignupChange>, DomainError> {
+    if a.is_organiser(user) {
+        return Ok(None);
+    }
+    let removed = signup(a, user, SignupStatus::Removed, now);
+    Ok(match existing.map(|s| s.status) {
+        Some(SignupStatus::Accepted) => Some(SignupChange {
+            signup: removed,
+            member_delta: MemberDelta::Leave,
+            events: vec![OutboxEvent::new(&ActivityMemberLeft {
+                activity_id: a.id.clone(),
+                user_id: user.clone(),
+                left_at: now,
+            })?],
+        }),
+        Some(SignupStatus::Pending | SignupStatus::Left) => Some(SignupChange {
+            signup: removed,
+            member_delta: MemberDelta::Unchanged,
+            events: Vec::new(),
+        }),
+        Some(SignupStatus::Rejected | SignupStatus::Removed) | None => None,
     })
 }
 

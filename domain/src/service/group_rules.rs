@@ -84,6 +84,7 @@ fn removal(
 ) -> Result<GroupChange, DomainError> {
     let event = OutboxEvent::new(&GroupMemberRemoved {
         group_id: g.id.clone(),
+        activity_id: Some(g.activity_id.clone()),
         user_id: user.clone(),
         by: by.cloned(),
         reason: reason.to_owned(),

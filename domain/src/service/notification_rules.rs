@@ -4,9 +4,9 @@
 use crate::error::DomainError;
 use crate::events::{
     decode, topics, ActivityCancelled, ActivityMemberJoined, ActivitySignupRejected,
-    ActivityUpdated, Event, GroupMemberRemoved, UserRegistered,
+    ActivityUpdated, Event, GroupDissolved, GroupMemberRemoved, UserRegistered,
 };
-use crate::types::{ActivityId, UserId};
+use crate::types::{ActivityId, GroupId, UserId};
 
 /// The notification kinds [`notification_for`] produces.
 pub mod kinds {
@@ -22,6 +22,9 @@ pub mod kinds {
     pub const ACTIVITY_UPDATED: &str = "activity_updated";
     /// `activity.cancelled`, to every member of the activity's group.
     pub const ACTIVITY_CANCELLED: &str = "activity_cancelled";
+    /// `group.dissolved` by its owner (not by a cancellation, which has its own), to
+    /// every member of the group.
+    pub const GROUP_DISSOLVED: &str = "group_dissolved";
 }
 
 /// Who receives a notification.
@@ -31,6 +34,8 @@ pub enum Recipients {
     User(UserId),
     /// Every member of the activity's group (the caller resolves them).
     GroupOfActivity(ActivityId),
+    /// Every member of the group (the caller resolves them).
+    Group(GroupId),
 }
 
 /// A notification to store and push: its kind, payload and recipients.
@@ -132,6 +137,9 @@ pub fn notification_for(
             kinds::ACTIVITY_CANCELLED,
             |e: &ActivityCancelled| Some(Recipients::GroupOfActivity(e.activity_id.clone())),
         ),
+        topics::GROUP_DISSOLVED => draft(payload, kinds::GROUP_DISSOLVED, |e: &GroupDissolved| {
+            e.by.is_some().then(|| Recipients::Group(e.group_id.clone()))
+        }),
         _ => Ok(None),
     }
 }

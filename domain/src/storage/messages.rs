@@ -230,6 +230,27 @@ impl Store {
         Ok(out)
     }
 
+    /// See [`MessageRepository::message_by_client_id`].
+    pub async fn message_by_client_id(
+        &self,
+        group: &GroupId,
+        sender: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<ChatMessage>, DomainError> {
+        let q = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages \
+             WHERE group_id = ? AND sender_id = ? AND client_msg_id = ?"
+        );
+        let row = sqlx::query(&q)
+            .bind(group.as_str())
+            .bind(sender)
+            .bind(client_msg_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(rows::chat_message).transpose()
+    }
+
     /// See [`MessageRepository::messages_after`].
     pub async fn messages_after(
         &self,
@@ -290,6 +311,15 @@ impl MessageRepository for Store {
         limit: u32,
     ) -> Result<Vec<ChatMessage>, DomainError> {
         Store::messages_after(self, group, after_seq, limit).await
+    }
+
+    async fn message_by_client_id(
+        &self,
+        group: &GroupId,
+        sender: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<ChatMessage>, DomainError> {
+        Store::message_by_client_id(self, group, sender, client_msg_id).await
     }
 
     async fn latest_seq(&self, group: &GroupId) -> Result<u64, DomainError> {

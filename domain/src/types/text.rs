@@ -2,10 +2,25 @@
 //! [`Description`], [`Location`] and [`CancelReason`].
 //!
 //! All of them trim surrounding whitespace, count length in Unicode scalar values and
-//! refuse control characters (multi-line texts allow `\n`, `\r` and `\t`). Any script,
-//! emoji and SQL metacharacters are stored verbatim.
+//! refuse control characters (multi-line texts allow `\n`, `\r` and `\t`) and the
+//! bidirectional embedding, override and isolate controls (U+202A..U+202E,
+//! U+2066..U+2069), which can make a name display as another (`"\u{202e}ada"`). A
+//! required text must have a visible character: whitespace and zero-width characters
+//! alone count as empty. Any script, emoji, the left-to-right and right-to-left marks
+//! and SQL metacharacters are stored verbatim.
 
 use crate::error::DomainError;
+
+/// Bidirectional embeddings, overrides and isolates: refused in every text.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: whitespace, zero-width spaces and joiners, the word
+/// joiner and the byte-order mark.
+pub(crate) fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
 
 fn check(
     field: &'static str,
@@ -16,6 +31,9 @@ fn check(
 ) -> Result<String, DomainError> {
     let s = s.trim();
     let len = s.chars().count();
+    if min > 0 && s.chars().all(is_invisible) {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
     if len < min {
         let reason = if min == 1 {
             "must not be empty".to_owned()
@@ -35,6 +53,12 @@ fn check(
         return Err(DomainError::invalid(
             field,
             "must not contain control characters",
+        ));
+    }
+    if s.chars().any(is_bidi_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain bidirectional override or isolate characters",
         ));
     }
     Ok(s.to_owned())
@@ -134,5 +158,16 @@ mod tests {
         assert!(Title::parse("line one\nline two").is_err());
         assert!(Location::parse("\u{7}bell").is_err());
         assert!(Nickname::parse("").is_err());
+    }
+
+    #[test]
+    fn spoofing_and_invisible_texts_are_refused() {
+        assert!(Nickname::parse("\u{202e}ada").is_err());
+        assert!(Title::parse("a\u{2067}b").is_err());
+        assert!(Nickname::parse("\u{200b}\u{200b}").is_err());
+        assert!(Title::parse(" \u{feff} ").is_err());
+        assert!(Description::parse("\u{200b}").is_ok(), "optional texts may be anything");
+        assert!(Nickname::parse("علي\u{200f}").is_ok(), "the right-to-left mark is fine");
+        assert!(Nickname::parse("a\u{200d}b").is_ok(), "a joiner inside text is fine");
     }
 }

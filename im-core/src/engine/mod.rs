@@ -206,5 +206,11 @@ fn check_id(field: &'static str, value: &str) -> Result<(), EngineError> {
             reason: format!("must be 1 to {MAX_ID_LEN} bytes"),
         });
     }
+    if value.chars().any(char::is_control) {
+        return Err(EngineError::InvalidField {
+            field,
+            reason: "must not contain control characters".into(),
+        });
+    }
     Ok(())
 }
