@@ -243,8 +243,17 @@ async fn bad_input_changes_nothing(db: Db) -> anyhow::Result<()> {
         .none_within(std::time::Duration::from_millis(300))
         .await?;
 
-    // Unicode and SQL metacharacters are data, stored and returned verbatim.
-    let tricky = "Robert'); DROP TABLE activities;-- 😀 \\ % _ \u{202e}";
+    // Unicode and SQL metacharacters are data, stored and returned verbatim; the
+    // bidirectional override that makes text display as something else is refused.
+    let spoof = env
+        .post("/api/v1/activities", Some(&token), json!({"title": "Hike \u{202e}ekiH", "location": "x", "starts_at": future, "capacity": 3}))
+        .await?;
+    assert_eq!(
+        (spoof.status, spoof.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        "{spoof:?}"
+    );
+    let tricky = "Robert'); DROP TABLE activities;-- 😀 \\ % _ \u{200f}";
     let made = env
         .post("/api/v1/activities", Some(&token), json!({"title": tricky, "location": "Café ☕ \"quoted\" 'x'", "starts_at": future, "capacity": 3}))
         .await?;
@@ -309,4 +318,32 @@ async fn unfinished_headers_are_cut_off(db: Db) -> anyhow::Result<()> {
 on_both_databases!(
     header_timeout_sqlite_and_mariadb,
     super::unfinished_headers_are_cut_off
+);
+
+/// A request that declares a body over the limit is refused at once with a JSON 413,
+/// without waiting for (or reading) the body it announced.
+async fn declared_oversized_bodies_are_refused_at_once(db: Db) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = Env::start(db).await?;
+    let mut conn = tokio::net::TcpStream::connect(env.users.http).await?;
+    conn.write_all(
+        b"POST /api/v1/users/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 10000000\r\nConnection: close\r\n\r\n{\"username\":",
+    )
+    .await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        conn.read_to_end(&mut answer),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer within 3 s: the server waited for the body"))??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"body_too_large\""), "{answer}");
+    env.finish().await
+}
+on_both_databases!(
+    declared_oversized_sqlite_and_mariadb,
+    super::declared_oversized_bodies_are_refused_at_once
 );

@@ -113,6 +113,16 @@ async fn grpc_services(db: Db) -> anyhow::Result<()> {
         assert_eq!(err.code(), Code::Unauthenticated, "{token:?}: {err:?}");
         assert!(err.message().starts_with("invalid_token"), "{err:?}");
     }
+    // Verifying tokens is for the platform's services: a user may not check another's.
+    let mut as_ben =
+        UserServiceClient::new(support::grpc_channel(&users_url, Some(&ben_token)).await?);
+    let refused = as_ben
+        .verify_token(VerifyTokenRequest {
+            token: ann_token.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 
     // Activities: one, its members (organiser first), its group.
     let hike = env.activity(&ann_token, "Hike", 5, false).await?;
@@ -150,6 +160,24 @@ async fn grpc_services(db: Db) -> anyhow::Result<()> {
         .user_ids;
     assert_eq!(members.len(), 2);
     assert_eq!(members[0], ann, "organiser first");
+    // Who takes part is for the organiser (and the services), not for other users.
+    let as_organiser =
+        ActivityServiceClient::new(support::grpc_channel(&activities_url, Some(&ann_token)).await?)
+            .list_members(ListMembersRequest {
+                activity_id: hike_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .user_ids;
+    assert_eq!(as_organiser, members);
+    let refused =
+        ActivityServiceClient::new(support::grpc_channel(&activities_url, Some(&ben_token)).await?)
+            .list_members(ListMembersRequest {
+                activity_id: hike_id.clone(),
+            })
+            .await
+            .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 
     let group = domain::GroupId::new().to_string();
     // Only a service records an activity's group: a user's token is refused.

@@ -333,6 +333,54 @@ async fn story_on(db: Db, bus: Bus) -> anyhow::Result<()> {
         (StatusCode::FORBIDDEN, "not_member")
     );
 
+    // The removal reaches the activity service (group.member.removed): Cid's sign-up
+    // ends as removed, so leaving and signing up again cannot undo it.
+    let signups_path = format!("/api/v1/activities/{hike_id}/signups");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list = env.get(&signups_path, Some(&org_token)).await?;
+        let status = list.body.as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|s| s["user_id"] == cid.as_str())
+                .map(|s| s["status"].clone())
+        });
+        if status == Some(json!("removed")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sign-up was not ended: {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let leave = env
+        .call(
+            Method::DELETE,
+            &format!("{signups_path}/me"),
+            Some(&cid_token),
+            None,
+        )
+        .await?;
+    assert_eq!(leave.code(), "not_signed_up", "{leave:?}");
+    let again = env.post(&signups_path, Some(&cid_token), json!({})).await?;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "removed_by_organiser"),
+        "{again:?}"
+    );
+    // A retry of a message Cid sent before the removal still gets its original seq.
+    let cid_first_seq = transcripts[0]
+        .iter()
+        .find(|m| m.2 == "cid says 0")
+        .map(|m| m.0)
+        .expect("cid's first message");
+    let cid_ws = &mut online[2];
+    assert_eq!(
+        cid_ws.say(&group, "cid-0", "cid says 0").await?,
+        cid_first_seq
+    );
+
     // Cancelling the activity dissolves the group; members are told; no more messages.
     let cancel = env
         .post(
@@ -353,6 +401,17 @@ async fn story_on(db: Db, bus: Bus) -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(closed, "group_closed");
+    // ... but a retry of a message stored before gets its original seq.
+    let dan_first_seq = transcripts[0]
+        .iter()
+        .find(|m| m.2 == "dan says 0")
+        .map(|m| m.0)
+        .expect("dan's first message");
+    let dan_ws = &mut online[3];
+    assert_eq!(
+        dan_ws.say(&group, "dan-0", "dan says 0").await?,
+        dan_first_seq
+    );
     // History stays readable for members.
     let info = env
         .get(&format!("/api/v1/groups/{group}"), Some(&dan_token))

@@ -248,6 +248,17 @@ async fn bad_input(db: Db) -> anyhow::Result<()> {
     assert_eq!(ws.refused(send(json!(42), "c1")).await?, "invalid_field");
     assert_eq!(ws.refused(send(json!(["a"]), "c2")).await?, "invalid_field");
     assert_eq!(ws.refused(send(json!("   "), "c3")).await?, "invalid_field");
+    // Zero-width characters alone show nothing: empty too.
+    assert_eq!(
+        ws.refused(send(json!("\u{200b}\u{feff} \u{200d}"), "c3z"))
+            .await?,
+        "invalid_field"
+    );
+    // Client message ids with control characters are refused before anything else.
+    assert_eq!(
+        ws.refused(send(json!("hi"), "bad\u{0}id")).await?,
+        "invalid_field"
+    );
     assert_eq!(
         ws.refused(send(json!({"text": 5}), "c4")).await?,
         "invalid_field"

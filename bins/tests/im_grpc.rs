@@ -104,6 +104,40 @@ async fn group_service(db: Db) -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(spoofed.code(), Code::PermissionDenied, "{spoofed:?}");
+    // A user reads a group only as a member (Ann is one); a stranger is refused.
+    assert_eq!(
+        as_ann
+            .get_group(GetGroupRequest {
+                group_id: group.group_id.clone(),
+            })
+            .await?
+            .into_inner(),
+        group
+    );
+    let (_, eve_token) = env.user("eve").await?;
+    let mut as_eve = GroupServiceClient::new(support::grpc_channel(&url, Some(&eve_token)).await?);
+    let refused = as_eve
+        .get_group(GetGroupRequest {
+            group_id: group.group_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().starts_with("not_member"), "{refused:?}");
+    let refused = as_eve
+        .list_members(ListMembersRequest {
+            group_id: group.group_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let refused = as_eve
+        .get_group_by_activity(GetGroupByActivityRequest {
+            activity_id: activity_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     // A service token reads, but owns nothing.
     let not_owner = groups
         .dissolve(DissolveRequest {

@@ -121,6 +121,41 @@ async fn errors(db: Db) -> anyhow::Result<()> {
         assert_eq!(bad.code(), "invalid_credentials");
     }
 
+    // Guessing is limited per account: after 10 attempts the answer is 429, even for
+    // the right password; other accounts are not affected.
+    let mut answers = Vec::new();
+    for i in 0..12 {
+        let guess = env
+            .post(
+                "/api/v1/users/login",
+                None,
+                json!({"username": "Carol", "password": format!("guess number {i}")}),
+            )
+            .await?;
+        answers.push((guess.status, guess.code().to_owned()));
+    }
+    assert!(
+        answers[..9]
+            .iter()
+            .all(|(s, _)| *s == StatusCode::UNAUTHORIZED),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers[11],
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts".to_owned()
+        )
+    );
+    let other = env
+        .post(
+            "/api/v1/users/login",
+            None,
+            json!({"username": "dave", "password": "wrong password 1"}),
+        )
+        .await?;
+    assert_eq!(other.code(), "invalid_credentials");
+
     // Missing, malformed, tampered, foreign and expired tokens.
     let missing = env.get("/api/v1/users/me", None).await?;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);

@@ -132,8 +132,11 @@ fn each_event_maps_to_its_kind_and_recipients() -> anyhow::Result<()> {
         by,
         at,
     };
-    let d = one(topics::GROUP_DISSOLVED, json(&dissolved(Some(user.clone()))))?
-        .ok_or_else(|| anyhow::anyhow!("no group_dissolved"))?;
+    let d = one(
+        topics::GROUP_DISSOLVED,
+        json(&dissolved(Some(user.clone()))),
+    )?
+    .ok_or_else(|| anyhow::anyhow!("no group_dissolved"))?;
     assert_eq!(
         (d.kind, d.recipients),
         (kinds::GROUP_DISSOLVED, Recipients::Group(group.clone()))

@@ -68,7 +68,12 @@ impl GroupGrpc {
         if super::auth::is_service(caller) {
             return Ok(());
         }
-        match self.groups.is_member(group, caller).await.map_err(to_status)? {
+        match self
+            .groups
+            .is_member(group, caller)
+            .await
+            .map_err(to_status)?
+        {
             true => Ok(()),
             false => Err(Status::permission_denied(format!(
                 "not_member: {}",

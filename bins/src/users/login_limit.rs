@@ -42,7 +42,10 @@ impl LoginLimit {
     /// are); 429 `too_many_attempts` when none is left.
     pub fn attempt(&self, username: &str) -> Result<(), ApiError> {
         let key: String = username.trim().to_lowercase().chars().take(64).collect();
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 0
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(1024)
             && self.buckets.len() > TRACKED
         {
             self.buckets.retain_recent();
@@ -72,6 +75,9 @@ mod tests {
         }
         let refused = limit.attempt("ada").err().map(|e| e.code);
         assert_eq!(refused, Some("too_many_attempts"), "case-insensitive");
-        assert!(limit.attempt("bob").is_ok(), "other accounts are not affected");
+        assert!(
+            limit.attempt("bob").is_ok(),
+            "other accounts are not affected"
+        );
     }
 }

@@ -167,3 +167,31 @@ impl TokenIssuer {
         Ok(data.claims)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"a-test-secret-of-at-least-thirty-two-bytes";
+
+    fn signed(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() -> Result<(), DomainError> {
+        let tokens = TokenIssuer::new(SECRET, "social-im", std::time::Duration::from_secs(60))?;
+        let now = crate::Timestamp::now().unix_seconds();
+        let user = crate::UserId::new().to_string();
+        let claims = |nbf: i64| serde_json::json!({"sub": user, "iss": "social-im", "iat": now, "exp": now + 600, "nbf": nbf});
+        let later = tokens.verify(&signed(&claims(now + 86_400))).err();
+        assert_eq!(later.map(|e| e.code()), Some("invalid_token"));
+        assert!(tokens.verify(&signed(&claims(now - 10))).is_ok());
+        Ok(())
+    }
+}

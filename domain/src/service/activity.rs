@@ -277,15 +277,17 @@ impl ActivityService {
         let nothing_to_do = AtomicBool::new(false);
         let outcome = self
             .repo
-            .change_signup(activity, &e.user_id, &|a, s| {
-                match rules::removed_from_group(a, s, &e.user_id, now)? {
+            .change_signup(
+                activity,
+                &e.user_id,
+                &|a, s| match rules::removed_from_group(a, s, &e.user_id, now)? {
                     Some(change) => Ok(change),
                     None => {
                         nothing_to_do.store(true, Ordering::Relaxed);
                         Err(DomainError::NotSignedUp)
                     }
-                }
-            })
+                },
+            )
             .await;
         match outcome {
             Ok(_) => Ok(()),

@@ -138,7 +138,8 @@ pub fn notification_for(
             |e: &ActivityCancelled| Some(Recipients::GroupOfActivity(e.activity_id.clone())),
         ),
         topics::GROUP_DISSOLVED => draft(payload, kinds::GROUP_DISSOLVED, |e: &GroupDissolved| {
-            e.by.is_some().then(|| Recipients::Group(e.group_id.clone()))
+            e.by.is_some()
+                .then(|| Recipients::Group(e.group_id.clone()))
         }),
         _ => Ok(None),
     }

@@ -166,8 +166,17 @@ mod tests {
         assert!(Title::parse("a\u{2067}b").is_err());
         assert!(Nickname::parse("\u{200b}\u{200b}").is_err());
         assert!(Title::parse(" \u{feff} ").is_err());
-        assert!(Description::parse("\u{200b}").is_ok(), "optional texts may be anything");
-        assert!(Nickname::parse("علي\u{200f}").is_ok(), "the right-to-left mark is fine");
-        assert!(Nickname::parse("a\u{200d}b").is_ok(), "a joiner inside text is fine");
+        assert!(
+            Description::parse("\u{200b}").is_ok(),
+            "optional texts may be anything"
+        );
+        assert!(
+            Nickname::parse("علي\u{200f}").is_ok(),
+            "the right-to-left mark is fine"
+        );
+        assert!(
+            Nickname::parse("a\u{200d}b").is_ok(),
+            "a joiner inside text is fine"
+        );
     }
 }

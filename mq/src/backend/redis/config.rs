@@ -47,8 +47,10 @@ pub struct RedisConfig {
     pub lease_ttl: Duration,
     /// How long a rejected entry waits before it is delivered again. Default 100 ms.
     pub redelivery_delay: Duration,
-    /// Acknowledgements are sent in one pipelined `XACK` per stream at least this often.
-    /// Default 2 ms.
+    /// Kept for compatibility; acknowledgements go out as soon as they are made (one
+    /// pipelined `XACK` per stream for all those queued at that moment): holding them
+    /// back, even for 2 ms, loses them when a poison message crashes the process, and
+    /// the messages handled just before it are delivered again. Default 2 ms.
     pub ack_flush_interval: Duration,
     /// How streams are trimmed. Default: [`TrimPolicy::Acknowledged`] every 30 s.
     pub trim: TrimPolicy,

@@ -1,9 +1,5 @@
 //! The background task that sends acknowledgements: everything queued since the last
-//! round trip goes out in one pipeline of `XACK`s (one per stream). After the first
-//! acknowledgement of a round it waits up to the flush interval for more (unless asked
-//! to flush or close), so a busy consumer sends a few round trips per interval instead
-//! of one per handled batch; acknowledgements are off the delivery path, and an entry
-//! acknowledged late is at worst delivered again after a crash.
+//! round trip goes out in one pipeline of `XACK`s (one per stream).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +14,6 @@ pub(super) async fn run(
     streams: Arc<[String]>,
     group: String,
     mut rx: mpsc::UnboundedReceiver<AckCommand>,
-    interval: Duration,
 ) {
     let mut commands = Vec::with_capacity(1024);
     let mut pending: Vec<Vec<String>> = vec![Vec::new(); streams.len()];
@@ -28,20 +23,6 @@ pub(super) async fn run(
     while open || pending.iter().any(|ids| !ids.is_empty()) {
         if open && rx.recv_many(&mut commands, 8192).await == 0 {
             open = false;
-        }
-        if open && !urgent(&commands) {
-            let deadline = tokio::time::Instant::now() + interval;
-            while let Ok(received) =
-                tokio::time::timeout_at(deadline, rx.recv_many(&mut commands, 8192)).await
-            {
-                if received == 0 {
-                    open = false;
-                    break;
-                }
-                if urgent(&commands) {
-                    break;
-                }
-            }
         }
         for command in commands.drain(..) {
             match command {
@@ -91,11 +72,4 @@ pub(super) async fn run(
     for tx in waiters.drain(..) {
         let _ = tx.send(());
     }
-}
-
-/// Whether `commands` ask for the acknowledgements to go out now.
-fn urgent(commands: &[AckCommand]) -> bool {
-    commands
-        .iter()
-        .any(|c| matches!(c, AckCommand::Flush(_) | AckCommand::Close))
 }

@@ -110,7 +110,6 @@ impl RedisSubscription {
             Arc::clone(&streams),
             group.to_owned(),
             rx,
-            config.ack_flush_interval,
         ));
         let acker: Arc<dyn Acknowledger> = Arc::new(RedisAcker {
             lanes: Arc::clone(&shared),
