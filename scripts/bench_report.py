@@ -201,9 +201,8 @@ def section(out, smoke):
         lines.append(f"#### {title}")
         lines.append("")
         if name.endswith(".log") or name.endswith(".json"):
-            kept = [l for l in text.splitlines() if name.endswith(".json") or not l.startswith("{")]
             lines.append("```")
-            lines.extend(kept)
+            lines.extend(text.splitlines())
             lines.append("```")
         else:
             lines.append(text)

@@ -27,3 +27,80 @@ async fn a_smoke_run_loses_nothing() -> anyhow::Result<()> {
     );
     deployment.stop().await
 }
+
+/// A configuration that cannot run is refused before anything is sent (the server here
+/// does not exist: a refusal that tried to reach it would say so instead).
+#[tokio::test]
+async fn impossible_configurations_are_refused_up_front() {
+    let base = loadgen::Config::smoke("http://127.0.0.1:1");
+    let cases: Vec<(&str, loadgen::Config, &str)> = vec![
+        (
+            "no users",
+            loadgen::Config {
+                users: 0,
+                ..base.clone()
+            },
+            "need users and groups",
+        ),
+        (
+            "no groups",
+            loadgen::Config {
+                groups: 0,
+                ..base.clone()
+            },
+            "need users and groups",
+        ),
+        (
+            "more groups than users",
+            loadgen::Config {
+                groups: 21,
+                ..base.clone()
+            },
+            "more groups than users",
+        ),
+        (
+            "rate 0",
+            loadgen::Config {
+                rate: 0.0,
+                ..base.clone()
+            },
+            "rate must be",
+        ),
+        (
+            "negative rate",
+            loadgen::Config {
+                rate: -5.0,
+                ..base.clone()
+            },
+            "rate must be",
+        ),
+        (
+            "NaN rate",
+            loadgen::Config {
+                rate: f64::NAN,
+                ..base.clone()
+            },
+            "rate must be",
+        ),
+        (
+            "infinite rate",
+            loadgen::Config {
+                rate: f64::INFINITY,
+                ..base.clone()
+            },
+            "rate must be",
+        ),
+        (
+            "over the per-user limit",
+            loadgen::Config {
+                rate: 1_000.0,
+                ..base.clone()
+            },
+            "per-user limit",
+        ),
+    ];
+    for (what, config, expected) in cases {
+        let error = loadgen::run(&config).await.expect_err(what).to_string();
+        assert!(error.contains(expected), "{what}: {error}");
+    }
+}

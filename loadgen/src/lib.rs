@@ -82,6 +82,10 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         "need users and groups"
     );
     anyhow::ensure!(config.groups <= config.users, "more groups than users");
+    anyhow::ensure!(
+        config.rate.is_finite() && config.rate > 0.0,
+        "the rate must be a finite number of messages per second above 0"
+    );
     let per_user = config.rate / config.users as f64;
     let stats = Arc::new(client::Stats::default());
     if config.protocol == Protocol::Micro {

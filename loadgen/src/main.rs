@@ -25,10 +25,10 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     groups: usize,
     /// Messages per second, all senders together (at most 20 per user).
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, value_parser = positive_number)]
     rate: f64,
-    /// Seconds to send.
-    #[arg(long, default_value_t = 10.0)]
+    /// Seconds to send (at most a day).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_number)]
     duration: f64,
     /// A run of seconds (20 users, 4 groups, 20 msg/s, 3 s), as CI runs it.
     #[arg(long)]
@@ -44,6 +44,15 @@ struct Args {
     /// (repeatable; Linux).
     #[arg(long, value_name = "NAME=PID")]
     watch: Vec<loadgen::Watched>,
+}
+
+/// A finite number above zero (a rate or a number of seconds).
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        Ok(_) => Err("must be a finite number above 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -63,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
             users: args.users,
             groups: args.groups,
             rate: args.rate,
-            duration: Duration::from_secs_f64(args.duration.max(0.1)),
+            duration: Duration::from_secs_f64(args.duration.clamp(0.1, 86_400.0)),
             progress: false,
             protocol: loadgen::Protocol::Product,
             watch: Vec::new(),
@@ -85,4 +94,17 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positive_number;
+
+    #[test]
+    fn rates_and_durations_must_be_finite_and_positive() {
+        assert_eq!(positive_number("2.5"), Ok(2.5));
+        for bad in ["0", "-1", "NaN", "inf", "-inf", "", "ten"] {
+            assert!(positive_number(bad).is_err(), "{bad}");
+        }
+    }
 }
