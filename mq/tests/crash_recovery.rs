@@ -183,6 +183,23 @@ async fn read_handled(
     Ok(())
 }
 
+/// Reads `handled <n>` lines until `stop` says so; fails when 40 s pass without a
+/// message handled for the first time.
+async fn read_handled_while_progressing(
+    lines: &mut Lines,
+    counts: &mut HashMap<u32, u32>,
+    stop: StopWhen<'_>,
+) -> anyhow::Result<()> {
+    loop {
+        let before = counts.len();
+        let grown = move |c: &HashMap<u32, u32>| stop(c) || c.len() > before;
+        read_handled(lines, counts, Some(&grown), Duration::from_secs(40)).await?;
+        if stop(counts) {
+            return Ok(());
+        }
+    }
+}
+
 async fn killed_consumer_loses_nothing(kind: &str) -> anyhow::Result<()> {
     let topic = support::unique("crash");
     let group = support::unique("crash-group");
@@ -212,22 +229,37 @@ async fn killed_consumer_loses_nothing(kind: &str) -> anyhow::Result<()> {
         "killed too late to prove anything"
     );
 
-    let mut second = spawn_child(kind, &topic, &group)?;
-    let mut second_lines = lines_of(&mut second)?;
+    // The replacement. tansu 0.6 can leave it without partitions for good: when its
+    // JoinGroup arrives just as the dead member's session expires, the new generation
+    // names the dead member leader, the replacement's SyncGroup succeeds with an empty
+    // assignment, and no rebalance follows (seen in librdkafka's cgrp log under load).
+    // A replacement that handles nothing new for 40 s is therefore killed in turn and
+    // another one started (at most three in all): each is one more crash that the
+    // guarantee must survive.
     let all = |c: &HashMap<u32, u32>| c.len() as u32 == MESSAGES;
-    read_handled(
-        &mut second_lines,
-        &mut counts,
-        Some(&all),
-        Duration::from_secs(120),
-    )
-    .await?;
-    second.kill().await?;
+    let mut replacements = 0;
+    loop {
+        replacements += 1;
+        let mut replacement = spawn_child(kind, &topic, &group)?;
+        let mut lines = lines_of(&mut replacement)?;
+        let outcome = read_handled_while_progressing(&mut lines, &mut counts, &all).await;
+        replacement.kill().await?;
+        match outcome {
+            Ok(()) => break,
+            Err(stalled) if replacements < 3 => {
+                read_handled(&mut lines, &mut counts, None, Duration::from_secs(10)).await?;
+                eprintln!(
+                    "{kind}: replacement {replacements} stalled ({stalled}); starting another"
+                );
+            }
+            Err(stalled) => return Err(stalled),
+        }
+    }
 
     let twice: u32 = counts.values().map(|c| c - 1).sum();
     eprintln!(
         "{kind}: {MESSAGES} published, first consumer handled {handled_before} before SIGKILL, \
-         all {} handled at least once, {twice} handled more than once",
+         {replacements} replacement(s), all {} handled at least once, {twice} handled more than once",
         counts.len()
     );
     assert_eq!(counts.len(), MESSAGES as usize);
@@ -242,7 +274,8 @@ async fn redis_consumer_killed_mid_stream_loses_nothing() -> anyhow::Result<()> 
 
 /// The replacement joins while the dead member's session (6 s) is still open; the
 /// broker evicts the dead member once its session times out and hands its partitions,
-/// from their last committed offsets, to the replacement.
+/// from their last committed offsets, to the replacement (see the note on tansu in
+/// `killed_consumer_loses_nothing`).
 #[cfg(feature = "kafka")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_consumer_killed_mid_stream_loses_nothing() -> anyhow::Result<()> {
