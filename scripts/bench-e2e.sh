@@ -26,7 +26,9 @@ shapes=("$@")
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 cleanup() {
-  stop_all
+  # stop_all is defined further down: an exit before that (a failed build, Ctrl-C)
+  # still stops the shared services.
+  if declare -F stop_all >/dev/null; then stop_all; fi
   services_stop
 }
 trap cleanup EXIT

@@ -8,7 +8,10 @@
 # same run, ratio), the machine, the date, then each benchmark's own tables.
 #
 #   scripts/bench.sh              # full size (about 20-30 minutes on 2 cores)
-#   BENCH_SMOKE=1 scripts/bench.sh  # seconds per benchmark: checks that it all runs
+#   BENCH_SMOKE=1 scripts/bench.sh  # small sizes: checks that it all runs
+#
+# Either way the first run on a machine compiles the bench and release profiles
+# (15-25 minutes on 2 cores, silently: cargo runs with -q); later runs reuse them.
 #
 # Not run by CI at full size (CI runs the smoke sizes of each part in scripts/test.sh).
 set -euo pipefail
@@ -52,7 +55,14 @@ echo "== fan-out micro protocol under loadgen: gorilla-hub and im-core's relay"
 cargo build -q --release -p loadgen
 loadgen="$CARGO_TARGET_DIR/release/loadgen"
 gorilla="${GORILLA_HUB_BIN:-$HOME/.cache/gorilla-hub}"
-[ -x "$gorilla" ] || ../shared/peers/gorilla-hub/build.sh "$gorilla" || true
+gorilla_build="${GORILLA_HUB_SRC:-../shared/peers/gorilla-hub}/build.sh"
+if [ ! -x "$gorilla" ]; then
+  if [ -x "$gorilla_build" ]; then
+    "$gorilla_build" "$gorilla" || echo "gorilla-hub failed to build (no Go toolchain?)"
+  else
+    echo "gorilla-hub: no $gorilla and no $gorilla_build (set GORILLA_HUB_BIN or GORILLA_HUB_SRC)"
+  fi
+fi
 micro() { # name command...
   local name=$1 port
   shift
@@ -74,7 +84,7 @@ micro() { # name command...
 if [ -x "$gorilla" ]; then
   micro micro-gorilla sh -c "ulimit -n 20000 2>/dev/null; exec \"$gorilla\" -addr \"\$0\""
 else
-  echo "gorilla-hub not built (no Go toolchain?): its micro-protocol row is left out"
+  echo "gorilla-hub not built: its micro-protocol row is left out"
 fi
 relay_bin=$(cargo bench -q -p im-core --bench loopback_fanout --no-run --message-format=json 2>/dev/null |
   jq -r 'select(.executable != null and .target.name == "loopback_fanout") | .executable' | tail -1)

@@ -25,6 +25,7 @@ async fn a_smoke_run_loses_nothing() -> anyhow::Result<()> {
         (0, 0, 0, 0),
         "{report}"
     );
+    assert_eq!(report.problems(), Vec::<String>::new(), "{report}");
     deployment.stop().await
 }
 

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::schedule::Schedule;
 use crate::setup::User;
 
 pub(crate) type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
@@ -114,9 +115,7 @@ impl Client {
         stats: Arc<Stats>,
     ) -> anyhow::Result<Self> {
         let url = format!("{}/ws", base.replacen("http", "ws", 1));
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
-            .await
-            .context("WebSocket")?;
+        let (ws, _) = connect_websocket(&url).await?;
         let (mut sink, mut stream) = ws.split();
         sink.send(Message::Text(
             json!({"type": "auth", "token": user.token})
@@ -201,18 +200,10 @@ impl Client {
             Arc::clone(&self.stats),
         );
         tokio::spawn(async move {
-            if per_second <= 0.0 {
+            let Some(mut schedule) = Schedule::new(per_second, duration, rand_fraction()) else {
                 return;
-            }
-            let period = Duration::from_secs_f64(1.0 / per_second);
-            // Spread the senders' first ticks over one period.
-            let offset = Duration::from_secs_f64(rand_fraction() * period.as_secs_f64());
-            tokio::time::sleep(offset).await;
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let end = Instant::now() + duration;
-            while Instant::now() < end {
-                tick.tick().await;
+            };
+            while schedule.next().await {
                 let frame = json!({"type": "send", "group_id": group,
                     "client_msg_id": uuid::Uuid::now_v7().to_string(), "body": format!("lg|{}", now_us())});
                 if sink
@@ -228,6 +219,25 @@ impl Client {
             }
         })
     }
+}
+
+/// How long a WebSocket connection (TCP, TLS-less upgrade) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens a WebSocket to `url` (Nagle off), or says which URL failed and why.
+pub(crate) async fn connect_websocket(
+    url: &str,
+) -> anyhow::Result<(
+    WebSocketStream<MaybeTlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+)> {
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(url, None, true),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("WebSocket {url}: no answer within {CONNECT_TIMEOUT:?}"))?
+    .with_context(|| format!("WebSocket {url}"))
 }
 
 /// A number in [0, 1) from the clock (spreading start times needs nothing better).

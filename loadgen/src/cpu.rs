@@ -25,8 +25,12 @@ impl std::str::FromStr for Watched {
             .trim()
             .parse()
             .map_err(|_| format!("`{s}`: the pid is not a number"))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("`{s}`: the name is empty"));
+        }
         Ok(Self {
-            name: name.trim().to_owned(),
+            name: name.to_owned(),
             pid,
         })
     }

@@ -17,6 +17,7 @@ mod client;
 mod cpu;
 mod micro;
 mod report;
+mod schedule;
 mod setup;
 
 use std::sync::Arc;
@@ -24,6 +25,9 @@ use std::time::{Duration, Instant};
 
 pub use cpu::Watched;
 pub use report::Report;
+
+/// The most users (connections) one run opens.
+pub const MAX_USERS: usize = 100_000;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -82,6 +86,23 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         "need users and groups"
     );
     anyhow::ensure!(config.groups <= config.users, "more groups than users");
+    anyhow::ensure!(
+        config.users <= MAX_USERS,
+        "at most {MAX_USERS} users (each is a connection of this process)"
+    );
+    for (i, w) in config.watch.iter().enumerate() {
+        anyhow::ensure!(
+            cpu::cpu_seconds(w.pid).is_some(),
+            "--watch {}={}: no such process (or its CPU time cannot be read)",
+            w.name,
+            w.pid
+        );
+        anyhow::ensure!(
+            !config.watch[..i].iter().any(|o| o.name == w.name) && w.name != "loadgen",
+            "--watch {}: the name is used twice",
+            w.name
+        );
+    }
     anyhow::ensure!(
         config.rate.is_finite() && config.rate > 0.0,
         "the rate must be a finite number of messages per second above 0"
@@ -166,8 +187,8 @@ pub(crate) struct Window {
     pub(crate) cpu: Vec<(String, f64)>,
 }
 
-/// Shows progress until the senders are done, then waits (at most 10 s) for what is
-/// still owed; returns how long the senders sent and the CPU used meanwhile.
+/// Shows progress until the senders are done, then waits (at most 10 s, and not once
+/// every connection is closed) for what is still owed; returns how long the senders sent and the CPU used meanwhile.
 async fn drive(
     config: &Config,
     stats: &client::Stats,
@@ -194,7 +215,12 @@ async fn drive(
         stats.confirmed.load(std::sync::atomic::Ordering::Relaxed) + stats.refused_total()
             < stats.sent.load(std::sync::atomic::Ordering::Relaxed)
     };
-    while Instant::now() < deadline && (stats.delivered() < stats.expected() || unconfirmed()) {
+    let all_closed =
+        || stats.disconnects.load(std::sync::atomic::Ordering::Relaxed) >= config.users as u64;
+    while Instant::now() < deadline
+        && !all_closed()
+        && (stats.delivered() < stats.expected() || unconfirmed())
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if let Some(bar) = &bar {

@@ -1,5 +1,7 @@
-//! `loadgen`: drives a running deployment and prints what it measured. Exits 1 when a
-//! message was lost or arrived out of order.
+//! `loadgen`: drives a running deployment and prints what it measured. Exits 1 when
+//! the run found a problem (a delivery lost, duplicated or out of order, a send refused
+//! or never confirmed, a connection closed, a watched process gone) or could not run,
+//! 2 on bad arguments.
 //!
 //! ```sh
 //! cargo run --release -p loadgen -- --server http://127.0.0.1:8080 --users 200 --groups 20 --rate 1000 --duration 30
@@ -25,13 +27,13 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     groups: usize,
     /// Messages per second, all senders together (at most 20 per user).
-    #[arg(long, default_value_t = 200.0, value_parser = positive_number)]
+    #[arg(long, default_value_t = 200.0, value_parser = positive_number, allow_negative_numbers = true)]
     rate: f64,
     /// Seconds to send (at most a day).
-    #[arg(long, default_value_t = 10.0, value_parser = positive_number)]
+    #[arg(long, default_value_t = 10.0, value_parser = seconds, allow_negative_numbers = true)]
     duration: f64,
     /// A run of seconds (20 users, 4 groups, 20 msg/s, 3 s), as CI runs it.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["users", "groups", "rate", "duration"])]
     smoke: bool,
     /// What the server speaks: `product` (the platform's API), or `micro` (the fan-out
     /// micro protocol of gorilla-hub and of im-core's relay benchmark server).
@@ -55,15 +57,35 @@ fn positive_number(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A number of seconds above zero, at most a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    match positive_number(text)? {
+        n if n <= 86_400.0 => Ok(n),
+        _ => Err("at most 86400 (a day)".into()),
+    }
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ProtocolArg {
     Product,
     Micro,
 }
 
+/// Exit status 1: the run found a problem (or could not run); 2: bad arguments (clap).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs and prints the report; `false` when it names a problem.
+async fn run(args: Args) -> anyhow::Result<bool> {
     let mut config = if args.smoke {
         loadgen::Config::smoke(&args.server)
     } else {
@@ -72,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
             users: args.users,
             groups: args.groups,
             rate: args.rate,
-            duration: Duration::from_secs_f64(args.duration.clamp(0.1, 86_400.0)),
+            duration: Duration::from_secs_f64(args.duration),
             progress: false,
             protocol: loadgen::Protocol::Product,
             watch: Vec::new(),
@@ -90,15 +112,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("{report}");
     }
-    if report.lost > 0 || report.out_of_order > 0 {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(report.problems().is_empty())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::positive_number;
+    use super::{positive_number, seconds};
 
     #[test]
     fn rates_and_durations_must_be_finite_and_positive() {
@@ -106,5 +125,7 @@ mod tests {
         for bad in ["0", "-1", "NaN", "inf", "-inf", "", "ten"] {
             assert!(positive_number(bad).is_err(), "{bad}");
         }
+        assert_eq!(seconds("86400"), Ok(86_400.0));
+        assert!(seconds("86401").is_err());
     }
 }

@@ -7,14 +7,14 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context;
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{now_us, rand_fraction, Stats};
+use crate::client::{connect_websocket, now_us, rand_fraction, Stats};
+use crate::schedule::Schedule;
 
 /// A connected micro-protocol client.
 pub(crate) struct MicroClient {
@@ -45,9 +45,7 @@ impl MicroClient {
             "{}/ws?user=u{index}&group=g{group}",
             base.replacen("http", "ws", 1)
         );
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
-            .await
-            .with_context(|| format!("WebSocket {url}"))?;
+        let (ws, _) = connect_websocket(&url).await?;
         let (sink, mut stream) = ws.split();
         let latency = Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?));
         let (lat, st) = (Arc::clone(&latency), Arc::clone(&stats));
@@ -101,18 +99,11 @@ impl MicroClient {
     ) -> tokio::task::JoinHandle<()> {
         let (sink, stats, index) = (Arc::clone(&self.sink), Arc::clone(&self.stats), self.index);
         tokio::spawn(async move {
-            if per_second <= 0.0 {
+            let Some(mut schedule) = Schedule::new(per_second, duration, rand_fraction()) else {
                 return;
-            }
-            let period = Duration::from_secs_f64(1.0 / per_second);
-            let offset = Duration::from_secs_f64(rand_fraction() * period.as_secs_f64());
-            tokio::time::sleep(offset).await;
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let end = Instant::now() + duration;
+            };
             let mut counter = 0u64;
-            while Instant::now() < end {
-                tick.tick().await;
+            while schedule.next().await {
                 counter += 1;
                 let frame = format!("{index}|{counter}|{}", now_us());
                 if sink

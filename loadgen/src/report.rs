@@ -52,6 +52,8 @@ pub struct Report {
     pub window_seconds: f64,
     /// CPU seconds each watched process used over that window (`loadgen` is this one).
     pub cpu_seconds: Vec<(String, f64)>,
+    /// Watched processes that were gone by the end of the run.
+    pub gone: Vec<String>,
 }
 
 pub(crate) fn progress(config: &Config) -> Option<ProgressBar> {
@@ -127,8 +129,42 @@ impl Report {
                 all.max() as f64 / 1000.0,
             ],
             window_seconds: window.seconds,
+            gone: config
+                .watch
+                .iter()
+                .filter(|w| !window.cpu.iter().any(|(name, _)| *name == w.name))
+                .map(|w| w.name.clone())
+                .collect(),
             cpu_seconds: window.cpu,
         }
+    }
+
+    /// What went wrong in the run, one line each; empty when every send was confirmed
+    /// and delivered once, in order, to every member, with no connection lost.
+    pub fn problems(&self) -> Vec<String> {
+        let refused: u64 = self.refused.values().sum();
+        let unconfirmed = self.sent.saturating_sub(self.confirmed + refused);
+        let mut problems = Vec::new();
+        let mut count = |n: u64, what: &str| {
+            if n > 0 {
+                problems.push(format!("{n} {what}"));
+            }
+        };
+        count(
+            self.lost,
+            "deliveries lost (owed by a confirmed send, never received)",
+        );
+        count(self.out_of_order, "deliveries out of order");
+        count(self.duplicates, "deliveries duplicated");
+        count(self.disconnects, "connections closed during the run");
+        count(unconfirmed, "sends never confirmed");
+        if refused > 0 {
+            problems.push(format!("{refused} sends refused: {:?}", self.refused));
+        }
+        for name in &self.gone {
+            problems.push(format!("the watched process {name} was gone by the end"));
+        }
+        problems
     }
 }
 
@@ -154,7 +190,13 @@ impl Report {
             "deliveries_per_second": self.deliveries_per_second,
             "latency_ms": {"p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max},
             "window_s": self.window_seconds,
-            "cpu_s": self.cpu_seconds.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "cpu_s": self
+                .cpu_seconds
+                .iter()
+                .map(|(name, s)| (name.clone(), (s * 1000.0).round() / 1000.0))
+                .collect::<BTreeMap<_, _>>(),
+            "gone": self.gone,
+            "problems": self.problems(),
         })
     }
 }
@@ -197,6 +239,97 @@ impl fmt::Display for Report {
                 write!(f, " {name} {seconds:.2}")?;
             }
         }
+        for problem in self.problems() {
+            write!(f, "\nPROBLEM: {problem}")?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Report;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn clean() -> Report {
+        Report {
+            users: 2,
+            groups: 1,
+            offered_rate: 2.0,
+            sent: 10,
+            confirmed: 10,
+            refused: BTreeMap::new(),
+            expected: 20,
+            delivered: 20,
+            lost: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            disconnects: 0,
+            send_time: Duration::from_secs(5),
+            throughput: 2.0,
+            deliveries_per_second: 4.0,
+            latency_ms: [1.0; 5],
+            window_seconds: 5.0,
+            cpu_seconds: Vec::new(),
+            gone: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_clean_run_has_no_problems_and_each_kind_of_trouble_is_one() {
+        assert_eq!(clean().problems(), Vec::<String>::new());
+        let troubles: Vec<(&str, Report)> = vec![
+            ("lost", Report { lost: 1, ..clean() }),
+            (
+                "out of order",
+                Report {
+                    out_of_order: 1,
+                    ..clean()
+                },
+            ),
+            (
+                "duplicated",
+                Report {
+                    duplicates: 1,
+                    ..clean()
+                },
+            ),
+            (
+                "connections closed",
+                Report {
+                    disconnects: 3,
+                    ..clean()
+                },
+            ),
+            (
+                "never confirmed",
+                Report {
+                    confirmed: 7,
+                    ..clean()
+                },
+            ),
+            (
+                "refused",
+                Report {
+                    confirmed: 7,
+                    refused: BTreeMap::from([("rate_limited".to_owned(), 3)]),
+                    ..clean()
+                },
+            ),
+            (
+                "gone",
+                Report {
+                    gone: vec!["im-1".into()],
+                    ..clean()
+                },
+            ),
+        ];
+        for (what, report) in troubles {
+            let problems = report.problems();
+            assert_eq!(problems.len(), 1, "{what}: {problems:?}");
+            assert!(problems[0].contains(what), "{what}: {problems:?}");
+            assert!(report.to_string().contains("PROBLEM"), "{what}");
+        }
     }
 }

@@ -59,7 +59,11 @@ async fn get(http: &reqwest::Client, url: String, token: &str) -> anyhow::Result
 /// publishes one activity per group and signs the others up, and waits until every
 /// group has all its members.
 pub(crate) async fn prepare(config: &Config) -> anyhow::Result<World> {
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()?;
     let base = &config.server;
     let run = uuid::Uuid::now_v7().simple().to_string();
     let run = &run[run.len() - 8..];
