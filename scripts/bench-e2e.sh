@@ -97,12 +97,30 @@ fresh_tansu() {
 }
 
 stop_all() {
-  local f
+  # The servers first (SIGTERM: a graceful shutdown, 10 s at most, then SIGKILL, so
+  # that nothing of one run is left to load the next), the broker last.
+  local f i alive pids=()
   for f in "$SERVICES_DIR"/*.pid; do
     [ -e "$f" ] || continue
-    kill "$(cat "$f")" 2>/dev/null || true
+    [ "$(basename "$f")" = tansu.pid ] && continue
+    pids+=("$(cat "$f")")
     rm -f "$f"
   done
+  [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    alive=0
+    for f in "${pids[@]}"; do kill -0 "$f" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  if [ "${alive:-0}" = 1 ]; then
+    echo "a server outlived 10 s after SIGTERM: killed" >&2
+    kill -9 "${pids[@]}" 2>/dev/null || true
+  fi
+  if [ -e "$SERVICES_DIR/tansu.pid" ]; then
+    kill "$(cat "$SERVICES_DIR/tansu.pid")" 2>/dev/null || true
+    rm -f "$SERVICES_DIR/tansu.pid"
+  fi
   sleep 1
 }
 

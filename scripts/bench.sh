@@ -40,6 +40,18 @@ services_start_redis
 services_start_mysql
 services_start_kafka
 
+# gorilla-hub, the peer of the im-core loopback and micro-protocol parts: built once.
+gorilla="${GORILLA_HUB_BIN:-$HOME/.cache/gorilla-hub}"
+gorilla_build="${GORILLA_HUB_SRC:-../shared/peers/gorilla-hub}/build.sh"
+if [ ! -x "$gorilla" ]; then
+  if [ -x "$gorilla_build" ]; then
+    "$gorilla_build" "$gorilla" || echo "gorilla-hub failed to build (no Go toolchain?)"
+  else
+    echo "gorilla-hub: no $gorilla and no $gorilla_build (set GORILLA_HUB_BIN or GORILLA_HUB_SRC)"
+  fi
+fi
+export GORILLA_HUB_BIN="$gorilla"
+
 echo "== mq: router throughput"
 cargo bench -q -p mq --bench router_throughput | tee "$out/mq-router.md"
 echo "== mq: brokers (Redis Streams, Kafka) beside the raw clients"
@@ -54,15 +66,6 @@ cargo bench -q -p im-core --bench loopback_fanout | tee "$out/im-loopback.md"
 echo "== fan-out micro protocol under loadgen: gorilla-hub and im-core's relay"
 cargo build -q --release -p loadgen
 loadgen="$CARGO_TARGET_DIR/release/loadgen"
-gorilla="${GORILLA_HUB_BIN:-$HOME/.cache/gorilla-hub}"
-gorilla_build="${GORILLA_HUB_SRC:-../shared/peers/gorilla-hub}/build.sh"
-if [ ! -x "$gorilla" ]; then
-  if [ -x "$gorilla_build" ]; then
-    "$gorilla_build" "$gorilla" || echo "gorilla-hub failed to build (no Go toolchain?)"
-  else
-    echo "gorilla-hub: no $gorilla and no $gorilla_build (set GORILLA_HUB_BIN or GORILLA_HUB_SRC)"
-  fi
-fi
 micro() { # name command...
   local name=$1 port
   shift
