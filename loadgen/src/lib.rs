@@ -98,7 +98,11 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
             w.pid
         );
         anyhow::ensure!(
-            !config.watch[..i].iter().any(|o| o.name == w.name) && w.name != "loadgen",
+            w.name != "loadgen",
+            "--watch loadgen: the name is taken (the report always gives this process's CPU as loadgen)"
+        );
+        anyhow::ensure!(
+            !config.watch[..i].iter().any(|o| o.name == w.name),
             "--watch {}: the name is used twice",
             w.name
         );
@@ -188,7 +192,8 @@ pub(crate) struct Window {
 }
 
 /// Shows progress until the senders are done, then waits (at most 10 s, and not once
-/// every connection is closed) for what is still owed; returns how long the senders sent and the CPU used meanwhile.
+/// every connection is closed) for what is still owed; returns how long the senders
+/// sent and the CPU used meanwhile.
 async fn drive(
     config: &Config,
     stats: &client::Stats,
